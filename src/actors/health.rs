@@ -1,0 +1,98 @@
+//! `HealthActor`: decides readiness by asking the writer to prove, on a short interval, that the
+//! database takes a durable write. `/health/ready` reads the cached answer, so a probe never
+//! blocks a request, and readiness follows the database within one interval plus the timeout.
+
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult,
+    WrapFuture,
+};
+
+use super::store::{ProbeWritable, StoreActor};
+use crate::metrics::Metrics;
+
+/// Whether the service can take messages now, and why not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    NotReady(String),
+}
+
+/// Ask for the current readiness.
+#[derive(Message)]
+#[rtype(result = "Readiness")]
+pub struct GetReadiness;
+
+pub struct HealthActor {
+    store: Addr<StoreActor>,
+    interval: Duration,
+    timeout: Duration,
+    metrics: Metrics,
+    readiness: Readiness,
+    probing: bool,
+}
+
+impl HealthActor {
+    /// Starts as ready: startup has just applied the schema and opened the writer.
+    pub fn new(store: Addr<StoreActor>, interval: Duration, metrics: Metrics) -> Self {
+        metrics.database_ready.set(1);
+        Self {
+            store,
+            interval,
+            timeout: interval.max(Duration::from_secs(1)),
+            metrics,
+            readiness: Readiness::Ready,
+            probing: false,
+        }
+    }
+
+    fn probe(&mut self, ctx: &mut Context<Self>) {
+        if self.probing {
+            return;
+        }
+        self.probing = true;
+        let probe = self.store.send(ProbeWritable).timeout(self.timeout);
+        ctx.spawn(probe.into_actor(self).map(|result, act, _| {
+            act.probing = false;
+            let readiness = match result {
+                Ok(Ok(report)) => {
+                    act.metrics
+                        .database_size_bytes
+                        .set(i64::try_from(report.size_bytes).unwrap_or(i64::MAX));
+                    Readiness::Ready
+                }
+                Ok(Err(error)) => {
+                    if act.readiness == Readiness::Ready {
+                        tracing::error!(error = %error, "database probe failed; not ready");
+                    }
+                    Readiness::NotReady(error.kind.to_string())
+                }
+                Err(_) => Readiness::NotReady("database probe timed out".to_owned()),
+            };
+            if readiness == Readiness::Ready && act.readiness != Readiness::Ready {
+                tracing::info!("database probe succeeded; ready again");
+            }
+            act.metrics
+                .database_ready
+                .set(i64::from(readiness == Readiness::Ready));
+            act.readiness = readiness;
+        }));
+    }
+}
+
+impl Actor for HealthActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.interval, |act, ctx| act.probe(ctx));
+    }
+}
+
+impl Handler<GetReadiness> for HealthActor {
+    type Result = MessageResult<GetReadiness>;
+
+    fn handle(&mut self, _: GetReadiness, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.readiness.clone())
+    }
+}

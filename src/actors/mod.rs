@@ -1,0 +1,169 @@
+//! The actors behind the HTTP layer, and the handles handlers use to talk to them.
+//!
+//! - [`store::StoreActor`]: the single writer, on its own thread, behind a bounded queue.
+//! - [`reader::ReaderActor`]: a pool of read-only threads for queries.
+//! - [`health::HealthActor`]: probes the database and caches readiness.
+//!
+//! Handlers only see [`StoreHandle`], [`ReaderPool`] and [`HealthHandle`]; which database sits
+//! behind the actors is decided by the [`Storage`] given to [`spawn`].
+
+pub mod health;
+pub mod reader;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Arbiter, MailboxError, SyncArbiter};
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::config::Config;
+use crate::domain::{MessagePage, MessageQuery, NewMessage, Stats};
+use crate::metrics::Metrics;
+use crate::storage::{InsertOutcome, Storage, StorageError, StorageErrorKind};
+use health::{GetReadiness, HealthActor, Readiness};
+use reader::{GetStats, ListMessages, ReaderActor};
+use store::{Drain, Ingest, StoreActor};
+
+/// The longest a query may wait for a reader before it is answered 503.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The running actors.
+pub struct Actors {
+    pub store: StoreHandle,
+    pub readers: ReaderPool,
+    pub health: HealthHandle,
+    store_thread: Arbiter,
+}
+
+/// Starts every actor on `storage`. Must run inside an actix `System`.
+pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actors {
+    let store_thread = Arbiter::new();
+    let store = StoreActor::new(storage.writer(), config.store_max_batch, metrics.clone());
+    let store_addr = StoreActor::start_in_arbiter(&store_thread.handle(), |_| store);
+
+    let readers: Vec<_> = (0..config.readers).map(|_| storage.reader()).collect();
+    let readers = std::sync::Mutex::new(readers);
+    let reader_addr = SyncArbiter::start(config.readers, move || {
+        let reader = readers
+            .lock()
+            .expect("reader threads start one at a time")
+            .pop()
+            .expect("one reader was made per thread");
+        ReaderActor::new(reader)
+    });
+
+    let health_addr =
+        HealthActor::new(store_addr.clone(), config.health_probe_interval(), metrics.clone())
+            .start();
+
+    metrics
+        .store_queue_capacity
+        .set(i64::try_from(config.store_queue_capacity).unwrap_or(i64::MAX));
+    Actors {
+        store: StoreHandle {
+            addr: store_addr,
+            queue: Arc::new(Semaphore::new(config.store_queue_capacity)),
+            capacity: config.store_queue_capacity,
+        },
+        readers: ReaderPool { addr: reader_addr },
+        health: HealthHandle { addr: health_addr },
+        store_thread,
+    }
+}
+
+impl Actors {
+    /// Commits what the store still holds, then stops its thread.
+    pub async fn drain(self) {
+        self.store.drain().await;
+        self.store_thread.stop();
+    }
+}
+
+/// Why a message could not be stored; the sender should retry.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the store queue is full")]
+    Overloaded,
+    #[error(transparent)]
+    Unavailable(#[from] StorageError),
+}
+
+/// Sends messages to the [`StoreActor`] through its bounded queue.
+#[derive(Clone)]
+pub struct StoreHandle {
+    addr: Addr<StoreActor>,
+    queue: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl StoreHandle {
+    /// Stores one message and resolves once it is committed, or with why it was not.
+    pub async fn ingest(&self, message: NewMessage) -> Result<InsertOutcome, IngestError> {
+        let permit = Arc::clone(&self.queue)
+            .try_acquire_owned()
+            .map_err(|_| IngestError::Overloaded)?;
+        let (reply, answer) = oneshot::channel();
+        self.addr.do_send(Ingest {
+            message,
+            reply,
+            permit,
+        });
+        let outcome = answer.await.unwrap_or_else(|_| {
+            Err(StorageError::new(
+                StorageErrorKind::Failed,
+                "the store stopped before answering",
+            ))
+        })?;
+        Ok(outcome)
+    }
+
+    /// Messages accepted and not yet answered.
+    pub fn queue_depth(&self) -> usize {
+        self.capacity - self.queue.available_permits()
+    }
+
+    async fn drain(&self) {
+        let _ = self.addr.send(Drain).await;
+    }
+}
+
+/// Sends queries to the [`ReaderActor`] pool.
+#[derive(Clone)]
+pub struct ReaderPool {
+    addr: Addr<ReaderActor>,
+}
+
+impl ReaderPool {
+    pub async fn list(&self, query: MessageQuery) -> Result<MessagePage, StorageError> {
+        flatten(self.addr.send(ListMessages(query)).timeout(QUERY_TIMEOUT).await)
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StorageError> {
+        flatten(self.addr.send(GetStats).timeout(QUERY_TIMEOUT).await)
+    }
+}
+
+fn flatten<T>(answer: Result<Result<T, StorageError>, MailboxError>) -> Result<T, StorageError> {
+    answer.unwrap_or_else(|e| {
+        Err(StorageError::new(
+            StorageErrorKind::Failed,
+            format!("reader pool: {e}"),
+        ))
+    })
+}
+
+/// Reads the readiness cached by the [`HealthActor`].
+#[derive(Clone)]
+pub struct HealthHandle {
+    addr: Addr<HealthActor>,
+}
+
+impl HealthHandle {
+    pub async fn readiness(&self) -> Readiness {
+        self.addr
+            .send(GetReadiness)
+            .await
+            .unwrap_or_else(|_| Readiness::NotReady("health monitor stopped".to_owned()))
+    }
+}

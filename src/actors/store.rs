@@ -1,0 +1,148 @@
+//! `StoreActor`: the only writer. It runs on its own thread and commits messages in batches.
+//!
+//! Each `Ingest` joins the pending batch. The batch is committed when it reaches the maximum
+//! size, or as soon as the mailbox has been drained (the flush is queued behind the messages
+//! already waiting), so a burst shares one transaction while a lone message is committed at
+//! once. Only after the commit is each sender answered: `Created` rows are on disk. If the commit
+//! fails, every message of the batch gets the error and nothing is stored.
+
+use std::time::Instant;
+
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+
+use crate::domain::NewMessage;
+use crate::metrics::Metrics;
+use crate::storage::{InsertOutcome, MessageWriter, ProbeReport, StorageError};
+
+/// Store one message and answer on `reply` once it is committed (or failed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ingest {
+    pub message: NewMessage,
+    pub reply: oneshot::Sender<Result<InsertOutcome, StorageError>>,
+    /// The message's place in the bounded queue, released once it is answered.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Commit whatever is pending.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+/// Prove the database takes a durable write.
+#[derive(Message)]
+#[rtype(result = "Result<ProbeReport, StorageError>")]
+pub struct ProbeWritable;
+
+/// Commit what is pending and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+struct Pending {
+    reply: oneshot::Sender<Result<InsertOutcome, StorageError>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+pub struct StoreActor {
+    writer: Box<dyn MessageWriter>,
+    max_batch: usize,
+    metrics: Metrics,
+    batch: Vec<NewMessage>,
+    waiting: Vec<Pending>,
+    flush_queued: bool,
+}
+
+impl StoreActor {
+    pub fn new(writer: Box<dyn MessageWriter>, max_batch: usize, metrics: Metrics) -> Self {
+        Self {
+            writer,
+            max_batch,
+            metrics,
+            batch: Vec::with_capacity(max_batch),
+            waiting: Vec::with_capacity(max_batch),
+            flush_queued: false,
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let result = self.writer.insert_batch(&self.batch);
+        self.metrics
+            .store_commit_ms
+            .observe(started.elapsed().as_secs_f64() * 1000.0);
+        self.metrics.store_batch_size.observe(self.batch.len() as f64);
+        self.batch.clear();
+        match result {
+            Ok(outcomes) => {
+                for (pending, outcome) in self.waiting.drain(..).zip(outcomes) {
+                    let _ = pending.reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                self.metrics.store_commit_failures.inc();
+                tracing::error!(error = %error, "storing a batch failed; answering 503");
+                for pending in self.waiting.drain(..) {
+                    let _ = pending.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+impl Actor for StoreActor {
+    type Context = Context<Self>;
+
+    fn stopping(&mut self, _: &mut Self::Context) -> actix::Running {
+        self.flush();
+        actix::Running::Stop
+    }
+}
+
+impl Handler<Ingest> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Ingest, ctx: &mut Self::Context) {
+        self.batch.push(msg.message);
+        self.waiting.push(Pending {
+            reply: msg.reply,
+            _permit: msg.permit,
+        });
+        if self.batch.len() >= self.max_batch {
+            self.flush();
+        } else if !self.flush_queued {
+            self.flush_queued = true;
+            ctx.notify(Flush);
+        }
+    }
+}
+
+impl Handler<Flush> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _: &mut Self::Context) {
+        self.flush_queued = false;
+        self.flush();
+    }
+}
+
+impl Handler<ProbeWritable> for StoreActor {
+    type Result = Result<ProbeReport, StorageError>;
+
+    fn handle(&mut self, _: ProbeWritable, _: &mut Self::Context) -> Self::Result {
+        self.writer.probe()
+    }
+}
+
+impl Handler<Drain> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
+        self.flush();
+        ctx.stop();
+    }
+}

@@ -1,0 +1,328 @@
+//! All configuration, read once at startup from the environment into one [`Config`].
+//!
+//! A `.env` file in the working directory is loaded first when present; variables already set in
+//! the environment win. Every value is checked here, so a bad setting stops the process at
+//! startup with one clear line instead of failing later.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use tracing::level_filters::LevelFilter;
+
+/// The service's settings. Field names are the environment variables, upper-cased.
+#[derive(Debug, Deserialize)]
+pub struct Config {
+    /// `WEBHOOK_SECRET`: the HMAC-SHA256 key senders sign with. Required, never logged.
+    pub webhook_secret: WebhookSecret,
+    /// `DATABASE_URL`: where messages are stored.
+    #[serde(default = "defaults::database_url")]
+    pub database_url: DatabaseUrl,
+    /// `LOG_LEVEL`: DEBUG, INFO, WARNING (or WARN) or ERROR, any case.
+    #[serde(default)]
+    pub log_level: LogLevel,
+    /// `HOST`: the address to listen on.
+    #[serde(default = "defaults::host")]
+    pub host: String,
+    /// `PORT`: the TCP port to listen on; 0 picks a free one.
+    #[serde(default = "defaults::port")]
+    pub port: u16,
+    /// `WORKERS`: HTTP worker threads.
+    #[serde(default = "defaults::cpus")]
+    pub workers: usize,
+    /// `READERS`: reader threads, each with its own read-only connection.
+    #[serde(default = "defaults::cpus")]
+    pub readers: usize,
+    /// `STORE_QUEUE_CAPACITY`: messages waiting for the writer before ingest answers 503.
+    #[serde(default = "defaults::store_queue_capacity")]
+    pub store_queue_capacity: usize,
+    /// `STORE_MAX_BATCH`: the most messages the writer commits in one transaction.
+    #[serde(default = "defaults::store_max_batch")]
+    pub store_max_batch: usize,
+    /// `MAX_BODY_BYTES`: the largest accepted webhook body.
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long a stop waits for in-flight requests.
+    #[serde(default = "defaults::shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+    /// `HEALTH_PROBE_INTERVAL_MS`: how often readiness re-checks the database.
+    #[serde(default = "defaults::health_probe_interval_ms")]
+    pub health_probe_interval_ms: u64,
+}
+
+mod defaults {
+    use super::DatabaseUrl;
+
+    pub fn database_url() -> DatabaseUrl {
+        DatabaseUrl::parse("sqlite:///./data/app.db").expect("the default URL is valid")
+    }
+    pub fn host() -> String {
+        "0.0.0.0".to_owned()
+    }
+    pub fn port() -> u16 {
+        8000
+    }
+    pub fn cpus() -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+    pub fn store_queue_capacity() -> usize {
+        8192
+    }
+    pub fn store_max_batch() -> usize {
+        1024
+    }
+    pub fn max_body_bytes() -> usize {
+        64 * 1024
+    }
+    pub fn shutdown_timeout_secs() -> u64 {
+        20
+    }
+    pub fn health_probe_interval_ms() -> u64 {
+        500
+    }
+}
+
+/// A configuration problem, worded for the operator.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads `.env` (when present) and then the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError(format!(".env: {e}"))),
+        }
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the settings from `(NAME, value)` pairs, as if they were the environment.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let config: Self = envy::from_iter(vars).map_err(|e| match e {
+            envy::Error::MissingValue(field) => {
+                ConfigError(format!("{} is required", field.to_uppercase()))
+            }
+            envy::Error::Custom(message) => ConfigError(message),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = [
+            ("WORKERS", self.workers),
+            ("READERS", self.readers),
+            ("STORE_QUEUE_CAPACITY", self.store_queue_capacity),
+            ("STORE_MAX_BATCH", self.store_max_batch),
+            ("MAX_BODY_BYTES", self.max_body_bytes),
+            ("HEALTH_PROBE_INTERVAL_MS", self.health_probe_interval_ms as usize),
+        ];
+        for (name, value) in at_least_one {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn health_probe_interval(&self) -> Duration {
+        Duration::from_millis(self.health_probe_interval_ms)
+    }
+}
+
+/// The signing secret. Its `Debug` output never shows the value.
+#[derive(Clone)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    pub fn new(secret: impl Into<String>) -> Result<Self, ConfigError> {
+        let secret = secret.into();
+        if secret.is_empty() {
+            return Err(ConfigError("WEBHOOK_SECRET must not be empty".to_owned()));
+        }
+        Ok(Self(secret))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookSecret([redacted])")
+    }
+}
+
+impl<'de> Deserialize<'de> for WebhookSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where the database lives, from an SQLAlchemy-style URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite:///relative/path` or `sqlite:////absolute/path`.
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        let bad = |why: &str| ConfigError(format!("DATABASE_URL {url:?}: {why}"));
+        let Some(path) = url.strip_prefix("sqlite:///") else {
+            return Err(bad(
+                "expected sqlite:///relative/path or sqlite:////absolute/path",
+            ));
+        };
+        if path.is_empty() || path == ":memory:" {
+            return Err(bad("an in-memory database would lose every message; give a file path"));
+        }
+        if path.contains('?') {
+            return Err(bad("URL options are not supported"));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The least severe log level written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    #[default]
+    Info,
+    Warning,
+    Error,
+}
+
+impl LogLevel {
+    pub fn filter(self) -> LevelFilter {
+        match self {
+            Self::Debug => LevelFilter::DEBUG,
+            Self::Info => LevelFilter::INFO,
+            Self::Warning => LevelFilter::WARN,
+            Self::Error => LevelFilter::ERROR,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(d)?;
+        match value.to_ascii_uppercase().as_str() {
+            "DEBUG" => Ok(Self::Debug),
+            "INFO" => Ok(Self::Info),
+            "WARNING" | "WARN" => Ok(Self::Warning),
+            "ERROR" => Ok(Self::Error),
+            _ => Err(serde::de::Error::custom(format!(
+                "LOG_LEVEL {value:?}: expected DEBUG, INFO, WARNING or ERROR"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn only_the_secret_is_required() {
+        let config = config(&[("WEBHOOK_SECRET", "s")]).unwrap();
+        assert_eq!(
+            config.database_url,
+            DatabaseUrl::Sqlite(PathBuf::from("./data/app.db"))
+        );
+        assert_eq!(config.log_level, LogLevel::Info);
+        assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 8000));
+        assert_eq!(config.max_body_bytes, 65536);
+    }
+
+    #[test]
+    fn a_missing_or_empty_secret_is_a_clear_error() {
+        assert_eq!(
+            config(&[]).unwrap_err().to_string(),
+            "WEBHOOK_SECRET is required"
+        );
+        assert!(
+            config(&[("WEBHOOK_SECRET", "")])
+                .unwrap_err()
+                .to_string()
+                .contains("WEBHOOK_SECRET must not be empty")
+        );
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let config = config(&[("WEBHOOK_SECRET", "hunter2")]).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn database_urls_follow_sqlalchemy() {
+        let cases = [
+            ("sqlite:///./data/app.db", "./data/app.db"),
+            ("sqlite:///relative/app.db", "relative/app.db"),
+            ("sqlite:////data/app.db", "/data/app.db"),
+        ];
+        for (url, path) in cases {
+            assert_eq!(
+                DatabaseUrl::parse(url).unwrap(),
+                DatabaseUrl::Sqlite(PathBuf::from(path))
+            );
+        }
+        for bad in [
+            "postgres://localhost/db",
+            "sqlite://",
+            "sqlite:///",
+            "sqlite:///:memory:",
+            "sqlite:///a.db?mode=ro",
+            "app.db",
+        ] {
+            assert!(DatabaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn log_levels_are_case_insensitive() {
+        for (value, level) in [
+            ("debug", LogLevel::Debug),
+            ("Info", LogLevel::Info),
+            ("WARNING", LogLevel::Warning),
+            ("warn", LogLevel::Warning),
+            ("ERROR", LogLevel::Error),
+        ] {
+            let config = config(&[("WEBHOOK_SECRET", "s"), ("LOG_LEVEL", value)]).unwrap();
+            assert_eq!(config.log_level, level);
+        }
+        assert!(config(&[("WEBHOOK_SECRET", "s"), ("LOG_LEVEL", "loud")]).is_err());
+    }
+
+    #[test]
+    fn numbers_must_parse_and_be_positive() {
+        assert!(config(&[("WEBHOOK_SECRET", "s"), ("PORT", "http")]).is_err());
+        assert!(config(&[("WEBHOOK_SECRET", "s"), ("WORKERS", "0")]).is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! The service's vocabulary, free of HTTP and SQL: what a message is, what a query asks for,
+//! and how bad input is described.
+
+pub mod message;
+pub mod msisdn;
+pub mod query;
+pub mod search;
+pub mod stats;
+pub mod timestamp;
+pub mod validation;
+
+pub use message::NewMessage;
+pub use query::{MessageFilter, MessageQuery};
+pub use search::TextSearch;
+pub use stats::{MessagePage, Stats, StoredMessage, SenderCount};
+pub use timestamp::Timestamp;
+pub use validation::FieldError;

@@ -1,0 +1,209 @@
+//! The `/messages` query string, parsed into a [`MessageQuery`] with every problem listed.
+//!
+//! Parameters: `limit` (1..=100, default 50), `offset` (>= 0, default 0), `from` and `to` (exact
+//! E.164 match), `since` (RFC 3339 UTC, inclusive) and `q` (case-insensitive substring of `text`).
+//! Unknown parameters are ignored; when one is repeated the last value wins.
+//!
+//! Senders often write `?from=+14155550100` unencoded, and form decoding turns that `+` into a
+//! space; a leading space in `from` or `to` is therefore read as `+`.
+
+use super::msisdn::{MSISDN_PATTERN, is_e164};
+use super::timestamp::Timestamp;
+use super::validation::{FieldError, Location};
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 100;
+
+/// Filters shared by every read of messages; all given filters must hold (AND).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub since: Option<Timestamp>,
+    /// Case-insensitive substring of `text`; `%` and `_` are ordinary characters.
+    pub q: Option<String>,
+}
+
+/// One page of `/messages`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageQuery {
+    pub filter: MessageFilter,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl MessageQuery {
+    /// Builds the query from decoded `(name, value)` pairs.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut raw = RawQuery::default();
+        for (name, value) in pairs {
+            let slot = match name {
+                "limit" => &mut raw.limit,
+                "offset" => &mut raw.offset,
+                "from" => &mut raw.from,
+                "to" => &mut raw.to,
+                "since" => &mut raw.since,
+                "q" => &mut raw.q,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+
+        let mut errors = Vec::new();
+        let limit = raw.limit.map_or(Some(DEFAULT_LIMIT.into()), |v| {
+            bounded_int(v, "limit", 1, Some(MAX_LIMIT.into()), &mut errors)
+        });
+        let offset = raw
+            .offset
+            .map_or(Some(0), |v| bounded_int(v, "offset", 0, None, &mut errors));
+        let from = raw.from.and_then(|v| msisdn_param(v, "from", &mut errors));
+        let to = raw.to.and_then(|v| msisdn_param(v, "to", &mut errors));
+        let since = raw.since.and_then(|v| timestamp_param(v, "since", &mut errors));
+        let q = raw.q.filter(|q| !q.is_empty()).map(str::to_owned);
+
+        match (limit, offset) {
+            (Some(limit), Some(offset)) if errors.is_empty() => Ok(Self {
+                filter: MessageFilter { from, to, since, q },
+                limit: u32::try_from(limit).expect("limit was checked against MAX_LIMIT"),
+                offset: u64::try_from(offset).expect("offset was checked to be >= 0"),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+#[derive(Default)]
+struct RawQuery<'a> {
+    limit: Option<&'a str>,
+    offset: Option<&'a str>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    since: Option<&'a str>,
+    q: Option<&'a str>,
+}
+
+fn bounded_int(
+    value: &str,
+    name: &'static str,
+    min: i64,
+    max: Option<i64>,
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
+    let Ok(n) = value.trim().parse::<i64>() else {
+        errors.push(FieldError::new(
+            Location::query(name),
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+        ));
+        return None;
+    };
+    if n < min {
+        errors.push(FieldError::new(
+            Location::query(name),
+            "greater_than_equal",
+            format!("Input should be greater than or equal to {min}"),
+        ));
+        return None;
+    }
+    if let Some(max) = max.filter(|max| n > *max) {
+        errors.push(FieldError::new(
+            Location::query(name),
+            "less_than_equal",
+            format!("Input should be less than or equal to {max}"),
+        ));
+        return None;
+    }
+    Some(n)
+}
+
+fn msisdn_param(value: &str, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let value = match value.strip_prefix(' ') {
+        Some(rest) => format!("+{rest}"),
+        None => value.to_owned(),
+    };
+    if is_e164(&value) {
+        return Some(value);
+    }
+    errors.push(FieldError::new(
+        Location::query(name),
+        "string_pattern_mismatch",
+        format!("String should match pattern '{MSISDN_PATTERN}'"),
+    ));
+    None
+}
+
+fn timestamp_param(
+    value: &str,
+    name: &'static str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Timestamp> {
+    Timestamp::parse(value)
+        .map_err(|e| {
+            errors.push(FieldError::new(
+                Location::query(name),
+                "datetime_parsing",
+                format!("Input should be a valid datetime, {e}"),
+            ))
+        })
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<MessageQuery, Vec<FieldError>> {
+        MessageQuery::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn defaults_to_the_first_fifty_unfiltered() {
+        let query = parse(&[]).unwrap();
+        assert_eq!((query.limit, query.offset), (50, 0));
+        assert_eq!(query.filter, MessageFilter::default());
+    }
+
+    #[test]
+    fn a_leading_space_in_a_number_is_read_as_plus() {
+        let query = parse(&[("from", " 14155550100"), ("to", "+919876543210")]).unwrap();
+        assert_eq!(query.filter.from.as_deref(), Some("+14155550100"));
+        assert_eq!(query.filter.to.as_deref(), Some("+919876543210"));
+    }
+
+    #[test]
+    fn the_last_repeated_value_wins_and_unknown_names_are_ignored() {
+        let query = parse(&[("limit", "5"), ("limit", "7"), ("page", "x")]).unwrap();
+        assert_eq!(query.limit, 7);
+    }
+
+    #[test]
+    fn an_empty_search_is_no_filter() {
+        assert_eq!(parse(&[("q", "")]).unwrap().filter.q, None);
+    }
+
+    #[test]
+    fn lists_every_bad_parameter() {
+        let bad = [
+            ("limit", "0", "greater_than_equal"),
+            ("limit", "101", "less_than_equal"),
+            ("limit", "ten", "int_parsing"),
+            ("limit", "1.5", "int_parsing"),
+            ("limit", "99999999999999999999", "int_parsing"),
+            ("offset", "-1", "greater_than_equal"),
+            ("offset", "", "int_parsing"),
+            ("from", "14155550100", "string_pattern_mismatch"),
+            ("to", "+1 415", "string_pattern_mismatch"),
+            ("since", "2025-01-15", "datetime_parsing"),
+        ];
+        for (name, value, kind) in bad {
+            let errors = parse(&[(name, value)]).unwrap_err();
+            assert_eq!(errors.len(), 1, "{name}={value}");
+            assert_eq!(errors[0].kind, kind, "{name}={value}");
+            assert_eq!(errors[0].loc, Location::query(name), "{name}={value}");
+        }
+        let all = parse(&[("limit", "0"), ("offset", "x"), ("since", "x")]).unwrap_err();
+        assert_eq!(all.len(), 3);
+    }
+}

@@ -1,0 +1,91 @@
+//! `ApiError`: the one place where failures become HTTP responses.
+//!
+//! Every error body is JSON in the contract's FastAPI shape: `{"detail": "..."}`, or for
+//! validation `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`. Internal causes are
+//! logged where they happen and never reach a response.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ALLOW, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::actors::IngestError;
+use crate::domain::FieldError;
+use crate::storage::StorageError;
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid signature")]
+    InvalidSignature,
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("the message store is at capacity, retry later")]
+    Overloaded,
+    #[error("the database is unavailable, retry later")]
+    Unavailable,
+    #[error("{0}")]
+    NotReady(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Overloaded | Self::Unavailable | Self::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            Self::Overloaded | Self::Unavailable => {
+                response.insert_header((RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((ALLOW, *allow));
+            }
+            _ => {}
+        }
+        match self {
+            Self::Validation(errors) => response.json(json!({ "detail": errors })),
+            other => response.json(json!({ "detail": other.to_string() })),
+        }
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Validation(errors)
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Overloaded => Self::Overloaded,
+            IngestError::Unavailable(_) => Self::Unavailable,
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        tracing::error!(error = %error, "database read failed");
+        Self::Unavailable
+    }
+}

@@ -1,0 +1,44 @@
+//! `GET /messages` and `GET /stats`: read-only views answered by the reader pool.
+
+use actix_web::web::{Data, Json, Query};
+use actix_web::{HttpRequest, get};
+use serde::Serialize;
+
+use crate::actors::ReaderPool;
+use crate::domain::validation::{FieldError, Location};
+use crate::domain::{MessageQuery, Stats, StoredMessage};
+use crate::error::ApiError;
+
+/// The `/messages` response body.
+#[derive(Serialize)]
+pub struct MessagesPage {
+    pub data: Vec<StoredMessage>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[get("/messages")]
+pub async fn list(req: HttpRequest, readers: Data<ReaderPool>) -> Result<Json<MessagesPage>, ApiError> {
+    let pairs = Query::<Vec<(String, String)>>::from_query(req.query_string()).map_err(|_| {
+        vec![FieldError::new(
+            Location::query_string(),
+            "query_invalid",
+            "The query string could not be decoded",
+        )]
+    })?;
+    let query = MessageQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let (limit, offset) = (query.limit, query.offset);
+    let page = readers.list(query).await?;
+    Ok(Json(MessagesPage {
+        data: page.data,
+        total: page.total,
+        limit,
+        offset,
+    }))
+}
+
+#[get("/stats")]
+pub async fn stats(readers: Data<ReaderPool>) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(readers.stats().await?))
+}

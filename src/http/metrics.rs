@@ -1,0 +1,45 @@
+//! `GET /metrics` and the middleware that counts and times every request.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web::Data;
+use actix_web::{Error, HttpResponse, get};
+
+use crate::actors::StoreHandle;
+use crate::metrics::{Metrics, UNMATCHED_PATH};
+
+#[get("/metrics")]
+pub async fn export(metrics: Data<Metrics>, store: Data<StoreHandle>) -> HttpResponse {
+    metrics
+        .store_queue_depth
+        .set(i64::try_from(store.queue_depth()).unwrap_or(i64::MAX));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}
+
+/// Counts `http_requests_total{path,status}` by route pattern and observes the latency.
+pub async fn record_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let metrics = req.app_data::<Data<Metrics>>().cloned();
+    let path = req
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED_PATH.to_owned());
+    let started = Instant::now();
+    let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        metrics
+            .http_requests
+            .with_label_values(&[path.as_str(), response.status().as_str()])
+            .inc();
+        metrics
+            .request_latency_ms
+            .observe(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(response)
+}

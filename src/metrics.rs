@@ -1,0 +1,151 @@
+//! The Prometheus metrics the service exports, in one registry per running application.
+//!
+//! Label values are always bounded: `path` is a route pattern (unknown paths share one value),
+//! `status` an HTTP status, `result` one of [`WEBHOOK_RESULTS`].
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every value of `webhook_requests_total{result}`.
+pub const WEBHOOK_RESULTS: [&str; 7] = [
+    "created",
+    "duplicate",
+    "invalid_signature",
+    "validation_error",
+    "payload_too_large",
+    "overloaded",
+    "unavailable",
+];
+
+/// The `path` label of requests that matched no route.
+pub const UNMATCHED_PATH: &str = "unmatched";
+
+/// Handles to every metric; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub request_latency_ms: Histogram,
+    pub webhook_requests: IntCounterVec,
+    pub store_queue_depth: IntGauge,
+    pub store_queue_capacity: IntGauge,
+    pub store_batch_size: Histogram,
+    pub store_commit_ms: Histogram,
+    pub store_commit_failures: IntCounter,
+    pub database_ready: IntGauge,
+    pub database_size_bytes: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let metrics = Self {
+            http_requests: IntCounterVec::new(
+                Opts::new("http_requests_total", "HTTP requests by route pattern and status"),
+                &["path", "status"],
+            )
+            .expect("valid metric"),
+            request_latency_ms: Histogram::with_opts(
+                HistogramOpts::new("request_latency_ms", "HTTP request latency in milliseconds")
+                    .buckets(vec![
+                        0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+                        5000.0, 10000.0,
+                    ]),
+            )
+            .expect("valid metric"),
+            webhook_requests: IntCounterVec::new(
+                Opts::new("webhook_requests_total", "POST /webhook outcomes"),
+                &["result"],
+            )
+            .expect("valid metric"),
+            store_queue_depth: IntGauge::new(
+                "store_queue_depth",
+                "Messages accepted for storing and not yet answered",
+            )
+            .expect("valid metric"),
+            store_queue_capacity: IntGauge::new(
+                "store_queue_capacity",
+                "Queue depth at which ingest answers 503",
+            )
+            .expect("valid metric"),
+            store_batch_size: Histogram::with_opts(
+                HistogramOpts::new("store_batch_size", "Messages per write transaction")
+                    .buckets(prometheus::exponential_buckets(1.0, 2.0, 13).expect("valid")),
+            )
+            .expect("valid metric"),
+            store_commit_ms: Histogram::with_opts(
+                HistogramOpts::new(
+                    "store_commit_duration_ms",
+                    "Time to write and commit one batch, in milliseconds",
+                )
+                .buckets(vec![
+                    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
+                ]),
+            )
+            .expect("valid metric"),
+            store_commit_failures: IntCounter::new(
+                "store_commit_failures_total",
+                "Write transactions that failed; their messages were answered 503",
+            )
+            .expect("valid metric"),
+            database_ready: IntGauge::new(
+                "database_ready",
+                "1 when the last readiness probe could write to the database",
+            )
+            .expect("valid metric"),
+            database_size_bytes: IntGauge::new(
+                "database_size_bytes",
+                "Bytes the database files take on disk",
+            )
+            .expect("valid metric"),
+            registry,
+        };
+        for result in WEBHOOK_RESULTS {
+            metrics.webhook_requests.with_label_values(&[result]);
+        }
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&self) {
+        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+            Box::new(self.http_requests.clone()),
+            Box::new(self.request_latency_ms.clone()),
+            Box::new(self.webhook_requests.clone()),
+            Box::new(self.store_queue_depth.clone()),
+            Box::new(self.store_queue_capacity.clone()),
+            Box::new(self.store_batch_size.clone()),
+            Box::new(self.store_commit_ms.clone()),
+            Box::new(self.store_commit_failures.clone()),
+            Box::new(self.database_ready.clone()),
+            Box::new(self.database_size_bytes.clone()),
+        ];
+        for collector in collectors {
+            self.registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+    }
+
+    /// Counts one `/webhook` outcome; `result` must be one of [`WEBHOOK_RESULTS`].
+    pub fn count_webhook(&self, result: &'static str) {
+        self.webhook_requests.with_label_values(&[result]).inc();
+    }
+
+    /// The registry in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding to memory cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

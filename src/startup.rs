@@ -1,0 +1,130 @@
+//! `Application`: builds the store, the actors and the bound HTTP server from a [`Config`].
+//!
+//! Tests build it on port 0 with a temporary database; `main` builds it from the environment.
+//! Either way the shutdown is the same: stop accepting, let in-flight requests finish (up to
+//! the shutdown timeout), commit what the store holds, return.
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::web::Data;
+use actix_web::{App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::actors::{self, Actors};
+use crate::config::{Config, DatabaseUrl};
+use crate::http::{self, request_log, signature::SignatureVerifier};
+use crate::metrics::Metrics;
+use crate::storage::StorageError;
+use crate::storage::sqlite::SqliteStorage;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Database(#[from] StorageError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running, server and the actors behind it.
+pub struct Application {
+    server: Server,
+    port: u16,
+    actors: Actors,
+}
+
+impl Application {
+    /// Opens the database, starts the actors and binds the listener. Runs inside an actix
+    /// `System`.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let DatabaseUrl::Sqlite(path) = &config.database_url;
+        let storage = SqliteStorage::initialize(path)?;
+        let metrics = Metrics::new();
+        let actors = actors::spawn(&storage, &config, &metrics);
+
+        let address = format!("{}:{}", config.host, config.port);
+        let listen_error = |source| StartupError::Listen {
+            address: address.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&address).map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
+
+        let verifier = Data::new(SignatureVerifier::new(
+            &config.webhook_secret,
+            config.max_body_bytes,
+        ));
+        let metrics = Data::new(metrics);
+        let store = Data::new(actors.store.clone());
+        let readers = Data::new(actors.readers.clone());
+        let health = Data::new(actors.health.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::<request_log::AccessLog>::new())
+                .wrap(from_fn(http::metrics::record_request))
+                .wrap(from_fn(request_log::assign_request_id))
+                .app_data(verifier.clone())
+                .app_data(metrics.clone())
+                .app_data(store.clone())
+                .app_data(readers.clone())
+                .app_data(health.clone())
+                .configure(http::routes)
+        })
+        .workers(config.workers)
+        .shutdown_timeout(config.shutdown_timeout_secs)
+        .disable_signals()
+        .listen(listener)
+        .map_err(listen_error)?
+        .run();
+
+        tracing::info!(address = %address, port, "listening");
+        Ok(Self {
+            server,
+            port,
+            actors,
+        })
+    }
+
+    /// The port actually bound (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (by [`Application::handle`] or SIGTERM/SIGINT), then drains the
+    /// store so every acknowledged message is committed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(stop_on_signal(handle));
+        let served = self.server.await;
+        self.actors.drain().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Stops the server gracefully on the first SIGTERM or SIGINT.
+async fn stop_on_signal(handle: ServerHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for stop signals");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+        _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping"),
+    }
+    handle.stop(true).await;
+}

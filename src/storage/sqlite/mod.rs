@@ -1,0 +1,228 @@
+//! The embedded SQLite store: one file in WAL mode, `synchronous=FULL`, schema from `schema.sql`.
+//!
+//! Every connection remembers which file it opened (device and inode). Before each use it checks
+//! that the path still names that file, and reopens when it does not, so a database that is
+//! removed or replaced underneath the service is noticed at once instead of writes going to an
+//! unlinked file that no restart would find.
+
+mod reader;
+mod writer;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+pub use reader::SqliteReader;
+pub use writer::SqliteWriter;
+
+use super::{MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind};
+
+/// The whole schema, applied at every start and on every reopen; each statement is idempotent.
+pub const SCHEMA: &str = include_str!("../../../schema.sql");
+
+/// How long a connection waits for a lock held by another connection.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// An SQLite database file.
+#[derive(Clone, Debug)]
+pub struct SqliteStorage {
+    path: PathBuf,
+}
+
+impl SqliteStorage {
+    /// Creates the parent folder and the database when missing, switches it to WAL and applies
+    /// the schema. Later connections never create the file: a database that disappears while the
+    /// service runs is reported, not silently recreated empty.
+    pub fn initialize(path: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let path = path.into();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StorageError::new(
+                    StorageErrorKind::ReadOnly,
+                    format!("cannot create {}: {e}", parent.display()),
+                )
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(from_sqlite)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(from_sqlite)?;
+        conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
+        Ok(Self { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn writer(&self) -> Box<dyn MessageWriter> {
+        Box::new(SqliteWriter::new(self.path.clone()))
+    }
+
+    fn reader(&self) -> Box<dyn MessageReader> {
+        Box::new(SqliteReader::new(self.path.clone()))
+    }
+}
+
+/// Which file a connection opened, to notice when the path names another file (or none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Result<Self, StorageError> {
+        let metadata = std::fs::metadata(path).map_err(|e| {
+            StorageError::new(
+                StorageErrorKind::Missing,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        Ok(Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
+}
+
+/// A connection and the file it was opened on; reopened when the path names another file.
+struct TrackedConnection {
+    path: PathBuf,
+    open: fn(&Path) -> Result<Connection, StorageError>,
+    current: Option<(Connection, FileIdentity)>,
+}
+
+impl TrackedConnection {
+    fn new(path: PathBuf, open: fn(&Path) -> Result<Connection, StorageError>) -> Self {
+        Self {
+            path,
+            open,
+            current: None,
+        }
+    }
+
+    /// The connection, after checking the path still names the file it opened.
+    fn get(&mut self) -> Result<&mut Connection, StorageError> {
+        let identity = FileIdentity::of(&self.path)?;
+        if self.current.as_ref().is_none_or(|(_, id)| *id != identity) {
+            self.current = None;
+            let conn = (self.open)(&self.path)?;
+            self.current = Some((conn, FileIdentity::of(&self.path)?));
+        }
+        Ok(&mut self.current.as_mut().expect("a connection was just opened").0)
+    }
+
+    /// Bytes taken by the database file and its WAL and shared-memory files.
+    fn files_size(&self) -> u64 {
+        ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut name = self.path.clone().into_os_string();
+                name.push(suffix);
+                std::fs::metadata(name).ok()
+            })
+            .map(|metadata| metadata.len())
+            .sum()
+    }
+
+    /// Drops the connection after a failure, so the next use starts from a fresh one.
+    fn reset(&mut self) {
+        self.current = None;
+    }
+}
+
+/// Classifies an SQLite error into a public kind, keeping its text for the logs.
+fn from_sqlite(error: rusqlite::Error) -> StorageError {
+    let kind = match error.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StorageErrorKind::Full,
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+            StorageErrorKind::ReadOnly
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageErrorKind::Locked,
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StorageErrorKind::Corrupt,
+        _ => StorageErrorKind::Failed,
+    };
+    StorageError::new(kind, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{MessageQuery, NewMessage};
+    use crate::storage::InsertOutcome;
+
+    fn message(id: &str, from: &str, ts: &str, text: &str) -> NewMessage {
+        let body = serde_json::json!({"message_id": id, "from": from, "to": "+14155550100",
+                                      "ts": ts, "text": text});
+        NewMessage::from_json(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn temp_db() -> (tempfile::TempDir, SqliteStorage) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::initialize(dir.path().join("nested/app.db")).unwrap();
+        (dir, storage)
+    }
+
+    #[test]
+    fn initialize_creates_the_parent_folder_and_is_idempotent() {
+        let (dir, storage) = temp_db();
+        assert!(storage.path().exists());
+        SqliteStorage::initialize(dir.path().join("nested/app.db")).unwrap();
+    }
+
+    #[test]
+    fn a_batch_reports_created_and_duplicate_in_order() {
+        let (_dir, storage) = temp_db();
+        let mut writer = storage.writer();
+        let a = message("a", "+1", "2025-01-15T10:00:00Z", "x");
+        let b = message("b", "+1", "2025-01-15T10:00:01Z", "y");
+        let outcomes = writer
+            .insert_batch(&[a.clone(), b, a.clone()])
+            .unwrap();
+        use InsertOutcome::*;
+        assert_eq!(outcomes, vec![Created, Created, Duplicate]);
+        assert_eq!(writer.insert_batch(&[a]).unwrap(), vec![Duplicate]);
+    }
+
+    #[test]
+    fn stats_follow_inserts_through_the_triggers() {
+        let (_dir, storage) = temp_db();
+        let mut writer = storage.writer();
+        let batch = [
+            message("a", "+2", "2025-01-15T10:00:00.5Z", "x"),
+            message("b", "+1", "2025-01-15T10:00:00Z", "y"),
+            message("c", "+2", "2025-01-15T11:00:00Z", "z"),
+        ];
+        writer.insert_batch(&batch).unwrap();
+        writer.insert_batch(&batch).unwrap();
+        let stats = storage.reader().stats().unwrap();
+        assert_eq!((stats.total_messages, stats.senders_count), (3, 2));
+        let top: Vec<_> = stats
+            .messages_per_sender
+            .iter()
+            .map(|s| (s.from.as_str(), s.count))
+            .collect();
+        assert_eq!(top, vec![("+2", 2), ("+1", 1)]);
+        assert_eq!(stats.first_message_ts.as_deref(), Some("2025-01-15T10:00:00Z"));
+        assert_eq!(stats.last_message_ts.as_deref(), Some("2025-01-15T11:00:00Z"));
+    }
+
+    #[test]
+    fn a_removed_database_file_is_reported_missing() {
+        let (_dir, storage) = temp_db();
+        let mut writer = storage.writer();
+        writer.probe().unwrap();
+        std::fs::remove_file(storage.path()).unwrap();
+        let error = writer.probe().unwrap_err();
+        assert_eq!(error.kind, StorageErrorKind::Missing);
+        let mut reader = storage.reader();
+        let query = MessageQuery::from_pairs([]).unwrap();
+        assert_eq!(reader.list(&query).unwrap_err().kind, StorageErrorKind::Missing);
+    }
+}
