@@ -120,7 +120,10 @@ impl Config {
             ("STORE_QUEUE_CAPACITY", self.store_queue_capacity),
             ("STORE_MAX_BATCH", self.store_max_batch),
             ("MAX_BODY_BYTES", self.max_body_bytes),
-            ("HEALTH_PROBE_INTERVAL_MS", self.health_probe_interval_ms as usize),
+            (
+                "HEALTH_PROBE_INTERVAL_MS",
+                self.health_probe_interval_ms as usize,
+            ),
         ];
         for (name, value) in at_least_one {
             if value == 0 {
@@ -185,7 +188,9 @@ impl DatabaseUrl {
             ));
         };
         if path.is_empty() || path == ":memory:" {
-            return Err(bad("an in-memory database would lose every message; give a file path"));
+            return Err(bad(
+                "an in-memory database would lose every message; give a file path",
+            ));
         }
         if path.contains('?') {
             return Err(bad("URL options are not supported"));

@@ -43,7 +43,10 @@ impl Metrics {
         let registry = Registry::new();
         let metrics = Self {
             http_requests: IntCounterVec::new(
-                Opts::new("http_requests_total", "HTTP requests by route pattern and status"),
+                Opts::new(
+                    "http_requests_total",
+                    "HTTP requests by route pattern and status",
+                ),
                 &["path", "status"],
             )
             .expect("valid metric"),

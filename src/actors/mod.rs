@@ -53,9 +53,12 @@ pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actor
         ReaderActor::new(reader)
     });
 
-    let health_addr =
-        HealthActor::new(store_addr.clone(), config.health_probe_interval(), metrics.clone())
-            .start();
+    let health_addr = HealthActor::new(
+        store_addr.clone(),
+        config.health_probe_interval(),
+        metrics.clone(),
+    )
+    .start();
 
     metrics
         .store_queue_capacity
@@ -136,7 +139,12 @@ pub struct ReaderPool {
 
 impl ReaderPool {
     pub async fn list(&self, query: MessageQuery) -> Result<MessagePage, StorageError> {
-        flatten(self.addr.send(ListMessages(query)).timeout(QUERY_TIMEOUT).await)
+        flatten(
+            self.addr
+                .send(ListMessages(query))
+                .timeout(QUERY_TIMEOUT)
+                .await,
+        )
     }
 
     pub async fn stats(&self) -> Result<Stats, StorageError> {

@@ -75,7 +75,9 @@ impl StoreActor {
         self.metrics
             .store_commit_ms
             .observe(started.elapsed().as_secs_f64() * 1000.0);
-        self.metrics.store_batch_size.observe(self.batch.len() as f64);
+        self.metrics
+            .store_batch_size
+            .observe(self.batch.len() as f64);
         self.batch.clear();
         match result {
             Ok(outcomes) => {

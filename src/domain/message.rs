@@ -53,8 +53,8 @@ impl NewMessage {
             .and_then(|id| non_empty(id, "message_id", &mut errors));
         let from = required_string(raw.from, "from", &mut errors)
             .and_then(|v| msisdn(v, "from", &mut errors));
-        let to = required_string(raw.to, "to", &mut errors)
-            .and_then(|v| msisdn(v, "to", &mut errors));
+        let to =
+            required_string(raw.to, "to", &mut errors).and_then(|v| msisdn(v, "to", &mut errors));
         let ts = required_string(raw.ts, "ts", &mut errors).and_then(|v| {
             Timestamp::parse(&v)
                 .map_err(|e| {
@@ -257,7 +257,11 @@ mod tests {
             (b"{", "json_invalid", "truncated"),
             (b"[1,2]", "model_attributes_type", "array"),
             (b"\"m1\"", "model_attributes_type", "string"),
-            (br#"{"message_id":"a","message_id":"b"}"#, "json_invalid", "duplicate key"),
+            (
+                br#"{"message_id":"a","message_id":"b"}"#,
+                "json_invalid",
+                "duplicate key",
+            ),
         ];
         for (body, kind, why) in cases {
             let errors = NewMessage::from_json(body).unwrap_err();

@@ -12,6 +12,6 @@ pub mod validation;
 pub use message::NewMessage;
 pub use query::{MessageFilter, MessageQuery};
 pub use search::TextSearch;
-pub use stats::{MessagePage, Stats, StoredMessage, SenderCount};
+pub use stats::{MessagePage, SenderCount, Stats, StoredMessage};
 pub use timestamp::Timestamp;
 pub use validation::FieldError;

@@ -60,7 +60,9 @@ impl MessageQuery {
             .map_or(Some(0), |v| bounded_int(v, "offset", 0, None, &mut errors));
         let from = raw.from.and_then(|v| msisdn_param(v, "from", &mut errors));
         let to = raw.to.and_then(|v| msisdn_param(v, "to", &mut errors));
-        let since = raw.since.and_then(|v| timestamp_param(v, "since", &mut errors));
+        let since = raw
+            .since
+            .and_then(|v| timestamp_param(v, "since", &mut errors));
         let q = raw.q.filter(|q| !q.is_empty()).map(str::to_owned);
 
         match (limit, offset) {

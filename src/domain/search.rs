@@ -63,7 +63,11 @@ mod tests {
             ("anything", "", true),
         ];
         for (text, q, expected) in cases {
-            assert_eq!(TextSearch::new(q).matches(text), expected, "{text:?} ~ {q:?}");
+            assert_eq!(
+                TextSearch::new(q).matches(text),
+                expected,
+                "{text:?} ~ {q:?}"
+            );
         }
     }
 

@@ -19,7 +19,10 @@ pub struct MessagesPage {
 }
 
 #[get("/messages")]
-pub async fn list(req: HttpRequest, readers: Data<ReaderPool>) -> Result<Json<MessagesPage>, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    readers: Data<ReaderPool>,
+) -> Result<Json<MessagesPage>, ApiError> {
     let pairs = Query::<Vec<(String, String)>>::from_query(req.query_string()).map_err(|_| {
         vec![FieldError::new(
             Location::query_string(),

@@ -30,7 +30,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     ] {
         cfg.route(
             path,
-            web::route().to(move || async move { Err::<(), _>(ApiError::MethodNotAllowed { allow }) }),
+            web::route()
+                .to(move || async move { Err::<(), _>(ApiError::MethodNotAllowed { allow }) }),
         );
     }
     cfg.default_service(web::to(|| async { Err::<(), _>(ApiError::NotFound) }));

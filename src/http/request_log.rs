@@ -81,10 +81,7 @@ impl RootSpanBuilder for AccessLog {
         )
     }
 
-    fn on_request_end<B: MessageBody>(
-        span: Span,
-        outcome: &Result<ServiceResponse<B>, Error>,
-    ) {
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         let (status, started) = match outcome {
             Ok(response) => (
                 response.status(),
@@ -113,7 +110,15 @@ mod tests {
     fn keeps_ordinary_ids_and_refuses_ones_that_could_break_a_log_line() {
         assert!(is_sane_request_id("req-123_abc.DEF"));
         assert!(is_sane_request_id(&"a".repeat(128)));
-        for bad in ["", "has space", "quote\"", "back\\slash", "new\nline", "é", &"a".repeat(129)] {
+        for bad in [
+            "",
+            "has space",
+            "quote\"",
+            "back\\slash",
+            "new\nline",
+            "é",
+            &"a".repeat(129),
+        ] {
             assert!(!is_sane_request_id(bad), "{bad:?}");
         }
     }

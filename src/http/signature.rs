@@ -33,7 +33,8 @@ pub struct SignatureVerifier {
 impl SignatureVerifier {
     pub fn new(secret: &WebhookSecret, max_body_bytes: usize) -> Self {
         Self {
-            keyed: HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes keys of any size"),
+            keyed: HmacSha256::new_from_slice(secret.expose())
+                .expect("HMAC takes keys of any size"),
             max_body_bytes,
         }
     }
@@ -123,7 +124,10 @@ impl FromRequest for VerifiedBody {
                 body.extend_from_slice(&chunk);
             }
             if !verifier.verify(&body, &signature) {
-                tracing::error!(problem = "mismatch", "invalid signature: does not match the body");
+                tracing::error!(
+                    problem = "mismatch",
+                    "invalid signature: does not match the body"
+                );
                 return Err(ApiError::InvalidSignature);
             }
             Ok(Self(body.freeze()))

@@ -115,7 +115,11 @@ impl TrackedConnection {
             let conn = (self.open)(&self.path)?;
             self.current = Some((conn, FileIdentity::of(&self.path)?));
         }
-        Ok(&mut self.current.as_mut().expect("a connection was just opened").0)
+        Ok(&mut self
+            .current
+            .as_mut()
+            .expect("a connection was just opened")
+            .0)
     }
 
     /// Bytes taken by the database file and its WAL and shared-memory files.
@@ -182,9 +186,7 @@ mod tests {
         let mut writer = storage.writer();
         let a = message("a", "+1", "2025-01-15T10:00:00Z", "x");
         let b = message("b", "+1", "2025-01-15T10:00:01Z", "y");
-        let outcomes = writer
-            .insert_batch(&[a.clone(), b, a.clone()])
-            .unwrap();
+        let outcomes = writer.insert_batch(&[a.clone(), b, a.clone()]).unwrap();
         use InsertOutcome::*;
         assert_eq!(outcomes, vec![Created, Created, Duplicate]);
         assert_eq!(writer.insert_batch(&[a]).unwrap(), vec![Duplicate]);
@@ -209,8 +211,14 @@ mod tests {
             .map(|s| (s.from.as_str(), s.count))
             .collect();
         assert_eq!(top, vec![("+2", 2), ("+1", 1)]);
-        assert_eq!(stats.first_message_ts.as_deref(), Some("2025-01-15T10:00:00Z"));
-        assert_eq!(stats.last_message_ts.as_deref(), Some("2025-01-15T11:00:00Z"));
+        assert_eq!(
+            stats.first_message_ts.as_deref(),
+            Some("2025-01-15T10:00:00Z")
+        );
+        assert_eq!(
+            stats.last_message_ts.as_deref(),
+            Some("2025-01-15T11:00:00Z")
+        );
     }
 
     #[test]
@@ -223,6 +231,9 @@ mod tests {
         assert_eq!(error.kind, StorageErrorKind::Missing);
         let mut reader = storage.reader();
         let query = MessageQuery::from_pairs([]).unwrap();
-        assert_eq!(reader.list(&query).unwrap_err().kind, StorageErrorKind::Missing);
+        assert_eq!(
+            reader.list(&query).unwrap_err().kind,
+            StorageErrorKind::Missing
+        );
     }
 }

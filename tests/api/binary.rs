@@ -1,0 +1,125 @@
+//! Runs the compiled `webhook-processor` binary as a child process, for what only a real
+//! process shows: startup failures, signals, logs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_webhook-processor");
+
+/// A `Command` for the binary with a clean environment, run in `dir` (so no `.env` from the
+/// repository is read).
+pub fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A started service and the log lines it has printed so far.
+pub struct RunningBinary {
+    pub child: Child,
+    pub port: u16,
+    pub lines: Arc<Mutex<Vec<String>>>,
+    pub db_path: PathBuf,
+}
+
+impl RunningBinary {
+    /// Starts the binary on 127.0.0.1 with a free port and `dir/data/app.db`, plus `extra`.
+    pub fn start(dir: &Path, secret: &str, extra: &[(&str, &str)]) -> Self {
+        let mut vars = vec![("WEBHOOK_SECRET", secret)];
+        vars.extend_from_slice(extra);
+        Self::start_with(dir, &vars)
+    }
+
+    /// Like [`RunningBinary::start`], with exactly the given variables besides the address and
+    /// the database.
+    pub fn start_with(dir: &Path, extra: &[(&str, &str)]) -> Self {
+        let db_path = dir.join("data/app.db");
+        let url = format!("sqlite:///{}", db_path.display());
+        let mut vars = vec![
+            ("DATABASE_URL", url.as_str()),
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+        ];
+        vars.extend_from_slice(extra);
+        let mut child = command(dir, &vars).spawn().expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let collected = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(event) = serde_json::from_str::<Value>(&line)
+                    && event["message"] == "listening"
+                {
+                    let _ = port_tx.send(event["port"].as_u64().unwrap_or(0) as u16);
+                }
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the service logs the port it listens on");
+        Self {
+            child,
+            port,
+            lines,
+            db_path,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sends `signal` (e.g. "TERM", "KILL") to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Every JSON log line printed so far.
+    pub fn log_events(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("every log line is JSON"))
+            .collect()
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! /health/live and /health/ready, including readiness following the database file.
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn liveness_and_readiness_answer_200_on_a_healthy_service() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/health/live").await.status().as_u16(), 200);
+    let (status, body) = app.get_json("/health/ready").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
+}
+
+#[actix_web::test]
+async fn readiness_turns_503_within_two_seconds_when_the_database_file_goes_and_recovers() {
+    let app = spawn_app().await;
+    let aside = app.db_path.with_extension("moved");
+
+    std::fs::rename(&app.db_path, &aside).unwrap();
+    assert!(
+        app.wait_for_readiness(503, 2).await,
+        "not ready within 2 s of the file going"
+    );
+    let (_, body) = app.get_json("/health/ready").await;
+    assert_eq!(body["detail"], Value::from("database file is missing"));
+    assert_eq!(
+        app.get("/health/live").await.status().as_u16(),
+        200,
+        "still alive"
+    );
+
+    std::fs::rename(&aside, &app.db_path).unwrap();
+    assert!(
+        app.wait_for_readiness(200, 2).await,
+        "ready again once the file is back"
+    );
+}
+
+#[actix_web::test]
+async fn readiness_turns_503_when_the_file_is_replaced_by_something_that_is_not_a_database() {
+    let app = spawn_app().await;
+    let aside = app.db_path.with_extension("moved");
+    std::fs::rename(&app.db_path, &aside).unwrap();
+    std::fs::write(&app.db_path, vec![b'x'; 8192]).unwrap();
+
+    assert!(app.wait_for_readiness(503, 2).await);
+    let (_, body) = app.get_json("/health/ready").await;
+    assert_eq!(
+        body["detail"],
+        Value::from("database file is not a usable database")
+    );
+
+    std::fs::rename(&aside, &app.db_path).unwrap();
+    assert!(app.wait_for_readiness(200, 2).await);
+}

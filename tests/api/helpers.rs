@@ -1,0 +1,171 @@
+//! `spawn_app()` and the small tools every test uses.
+
+use std::path::PathBuf;
+
+use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use webhook_processor::config::Config;
+use webhook_processor::startup::Application;
+
+pub const SECRET: &str = "testsecret";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    /// Keeps the temporary folder alive for the test's duration.
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the app with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the app; `overrides` are extra environment-style settings.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let db_path = dir.path().join("data/app.db");
+    let mut vars = vec![
+        ("WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
+        (
+            "DATABASE_URL".to_owned(),
+            format!("sqlite:///{}", db_path.display()),
+        ),
+        ("HOST".to_owned(), "127.0.0.1".to_owned()),
+        ("PORT".to_owned(), "0".to_owned()),
+        ("WORKERS".to_owned(), "2".to_owned()),
+        ("READERS".to_owned(), "2".to_owned()),
+        ("HEALTH_PROBE_INTERVAL_MS".to_owned(), "200".to_owned()),
+    ];
+    vars.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let config = Config::from_vars(vars).expect("valid test configuration");
+    let app = Application::build(config).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db_path,
+        _dir: dir,
+    }
+}
+
+/// The hex HMAC-SHA256 of `body` under `secret`.
+pub fn sign_with(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key size");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn sign(body: &[u8]) -> String {
+    sign_with(SECRET, body)
+}
+
+/// A valid message body; `id` and `ts` vary per test.
+pub fn message(id: &str, from: &str, to: &str, ts: &str, text: Option<&str>) -> Value {
+    json!({"message_id": id, "from": from, "to": to, "ts": ts, "text": text})
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POSTs raw bytes to /webhook with the given signature header (none when `None`).
+    pub async fn post_raw(&self, body: Vec<u8>, signature: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(self.url("/webhook")).body(body);
+        if let Some(signature) = signature {
+            request = request.header("X-Signature", signature);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// A correctly signed POST of `body` to /webhook, ready to send.
+    pub fn signed_request(&self, body: &Value) -> reqwest::RequestBuilder {
+        let bytes = serde_json::to_vec(body).expect("serializable");
+        let signature = sign(&bytes);
+        self.client
+            .post(self.url("/webhook"))
+            .header("X-Signature", signature)
+            .body(bytes)
+    }
+
+    /// POSTs a correctly signed JSON body.
+    pub async fn post_signed(&self, body: &Value) -> reqwest::Response {
+        self.signed_request(body)
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path_and_query))
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    pub async fn get_json(&self, path_and_query: &str) -> (u16, Value) {
+        let response = self.get(path_and_query).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// A direct, read-only look at the database file, bypassing the service.
+    pub fn db(&self) -> Connection {
+        Connection::open_with_flags(&self.db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("the database opens")
+    }
+
+    pub fn stored_count(&self) -> i64 {
+        self.db()
+            .query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))
+            .expect("count rows")
+    }
+
+    /// Waits up to `seconds` for `/health/ready` to answer `status`.
+    pub async fn wait_for_readiness(&self, status: u16, seconds: u64) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while std::time::Instant::now() < deadline {
+            if self.get("/health/ready").await.status().as_u16() == status {
+                return true;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
+/// Asserts the FastAPI validation shape and returns the `(loc, type)` pairs.
+pub fn validation_errors(body: &Value) -> Vec<(Vec<String>, String)> {
+    body["detail"]
+        .as_array()
+        .expect("detail is a list")
+        .iter()
+        .map(|e| {
+            assert!(e["msg"].is_string(), "every error has a msg: {e}");
+            let loc = e["loc"]
+                .as_array()
+                .expect("loc is a list")
+                .iter()
+                .map(|p| p.as_str().expect("loc parts are strings").to_owned())
+                .collect();
+            (
+                loc,
+                e["type"].as_str().expect("type is a string").to_owned(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,14 @@
+//! Black-box tests: each starts the real server on 127.0.0.1:0 with a fresh temporary database
+//! and talks HTTP to it.
+
+mod binary;
+mod helpers;
+
+mod health;
+mod logging;
+mod messages;
+mod metrics;
+mod process;
+mod routing;
+mod stats;
+mod webhook;

@@ -1,0 +1,211 @@
+//! GET /messages: shape, order, each filter alone and combined, pagination, bad parameters.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, message, spawn_app, validation_errors};
+
+const ALICE: &str = "+919876543210";
+const BOB: &str = "+14155550100";
+const CAROL: &str = "+447700900123";
+
+/// Stores the fixture set: (id, from, to, ts, text).
+async fn seed(app: &TestApp) {
+    let rows = [
+        (
+            "m3",
+            ALICE,
+            BOB,
+            "2025-01-15T10:00:00.250Z",
+            Some("Meet at 50% off sale"),
+        ),
+        ("m1", ALICE, BOB, "2025-01-15T10:00:00Z", Some("Hello Bob")),
+        (
+            "m2",
+            BOB,
+            ALICE,
+            "2025-01-15T10:00:00Z",
+            Some("hello alice"),
+        ),
+        (
+            "m4",
+            CAROL,
+            BOB,
+            "2025-01-16T08:30:00Z",
+            Some("file_name.txt attached"),
+        ),
+        ("m5", BOB, CAROL, "2025-01-14T23:59:59.999Z", None),
+        (
+            "m6",
+            CAROL,
+            ALICE,
+            "2025-01-17T00:00:00Z",
+            Some("GRÜSSE aus Köln"),
+        ),
+    ];
+    for (id, from, to, ts, text) in rows {
+        let response = app.post_signed(&message(id, from, to, ts, text)).await;
+        assert_eq!(response.status().as_u16(), 200, "seeding {id}");
+    }
+}
+
+async fn ids(app: &TestApp, query: &str) -> (Vec<String>, u64) {
+    let (status, body) = app.get_json(&format!("/messages{query}")).await;
+    assert_eq!(status, 200, "{query}: {body}");
+    let ids = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, body["total"].as_u64().unwrap())
+}
+
+#[actix_web::test]
+async fn an_empty_store_lists_nothing_with_the_default_page() {
+    let app = spawn_app().await;
+    let (status, body) = app.get_json("/messages").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"data": [], "total": 0, "limit": 50, "offset": 0})
+    );
+}
+
+#[actix_web::test]
+async fn messages_come_back_in_instant_order_then_by_id_with_ts_exactly_as_sent() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let (status, body) = app.get_json("/messages").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
+    // 10:00:00Z ties are broken by id; 10:00:00.250Z comes after them.
+    assert_eq!(ids, ["m5", "m1", "m2", "m3", "m4", "m6"]);
+    assert_eq!(
+        body["data"][0],
+        json!({"message_id": "m5", "from": BOB, "to": CAROL,
+               "ts": "2025-01-14T23:59:59.999Z", "text": null})
+    );
+    assert_eq!(body["data"][3]["ts"], "2025-01-15T10:00:00.250Z");
+    assert_eq!(body["total"], 6);
+}
+
+#[actix_web::test]
+async fn each_filter_alone_and_combined_with_and() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let cases: [(&str, &[&str]); 12] = [
+        ("?from=%2B919876543210", &["m1", "m3"]),
+        ("?to=%2B14155550100", &["m1", "m3", "m4"]),
+        ("?since=2025-01-15T10:00:00.250Z", &["m3", "m4", "m6"]),
+        (
+            "?since=2025-01-15T10:00:00Z",
+            &["m1", "m2", "m3", "m4", "m6"],
+        ),
+        ("?q=HELLO", &["m1", "m2"]),
+        ("?q=grüsse", &["m6"]),
+        ("?q=KÖLN", &["m6"]),
+        ("?from=%2B919876543210&q=hello", &["m1"]),
+        ("?from=%2B14155550100&to=%2B919876543210", &["m2"]),
+        (
+            "?to=%2B14155550100&since=2025-01-15T10:00:00.001Z",
+            &["m3", "m4"],
+        ),
+        (
+            "?from=%2B447700900123&to=%2B14155550100&since=2025-01-16T00:00:00Z&q=FILE",
+            &["m4"],
+        ),
+        ("?from=%2B10000000000", &[]),
+    ];
+    for (query, expected) in cases {
+        let (ids, total) = ids(&app, query).await;
+        assert_eq!(ids, expected, "{query}");
+        assert_eq!(total, expected.len() as u64, "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn an_unencoded_plus_in_from_or_to_still_matches() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    assert_eq!(ids(&app, "?from=+919876543210").await.0, ["m1", "m3"]);
+    assert_eq!(ids(&app, "?to=+447700900123").await.0, ["m5"]);
+}
+
+#[actix_web::test]
+async fn percent_and_underscore_in_q_are_literal_characters() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    assert_eq!(ids(&app, "?q=50%25").await.0, ["m3"], "% is literal");
+    assert_eq!(
+        ids(&app, "?q=%25").await.0,
+        ["m3"],
+        "a lone % matches only a %"
+    );
+    assert_eq!(ids(&app, "?q=e_n").await.0, ["m4"], "_ is literal");
+    assert_eq!(
+        ids(&app, "?q=_").await.0,
+        ["m4"],
+        "a lone _ matches only an _"
+    );
+}
+
+#[actix_web::test]
+async fn limit_and_offset_page_through_while_total_counts_all_matches() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let (status, body) = app.get_json("/messages?limit=2&offset=1").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (body["limit"].clone(), body["offset"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(body["total"], 6);
+    assert_eq!(ids(&app, "?limit=2&offset=1").await.0, ["m1", "m2"]);
+    assert_eq!(ids(&app, "?limit=2&offset=4").await.0, ["m4", "m6"]);
+    assert_eq!(ids(&app, "?limit=100&offset=6").await, (vec![], 6));
+    assert_eq!(
+        ids(&app, "?to=%2B14155550100&limit=1&offset=2").await,
+        (vec!["m4".into()], 3)
+    );
+}
+
+#[actix_web::test]
+async fn messages_returns_422_for_each_bad_parameter() {
+    let app = spawn_app().await;
+    let cases = [
+        ("limit=0", "limit", "greater_than_equal"),
+        ("limit=101", "limit", "less_than_equal"),
+        ("limit=abc", "limit", "int_parsing"),
+        ("offset=-1", "offset", "greater_than_equal"),
+        ("offset=1.5", "offset", "int_parsing"),
+        ("from=919876543210", "from", "string_pattern_mismatch"),
+        ("to=%2B1-415", "to", "string_pattern_mismatch"),
+        ("since=yesterday", "since", "datetime_parsing"),
+        (
+            "since=2025-01-15T10:00:00%2B01:00",
+            "since",
+            "datetime_parsing",
+        ),
+    ];
+    for (query, param, kind) in cases {
+        let (status, body) = app.get_json(&format!("/messages?{query}")).await;
+        assert_eq!(status, 422, "{query}");
+        assert_eq!(
+            validation_errors(&body),
+            vec![(vec!["query".to_owned(), param.to_owned()], kind.to_owned())],
+            "{query}"
+        );
+    }
+    let (status, body): (u16, Value) = app.get_json("/messages?limit=0&offset=-1").await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        validation_errors(&body).len(),
+        2,
+        "every bad parameter is listed"
+    );
+}
