@@ -11,11 +11,38 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use tracing::level_filters::LevelFilter;
 
+use crate::signing::standard;
+
 /// The service's settings. Field names are the environment variables, upper-cased.
 #[derive(Debug, Deserialize)]
 pub struct Config {
-    /// `WEBHOOK_SECRET`: the HMAC-SHA256 key senders sign with. Required, never logged.
-    pub webhook_secret: WebhookSecret,
+    /// `WEBHOOK_SECRET`: the HMAC-SHA256 key senders sign `X-Signature` with. Required.
+    pub webhook_secret: Secret,
+    /// `WEBHOOK_SECRET_PREVIOUS`: during a rotation, the old key, still accepted.
+    #[serde(default)]
+    pub webhook_secret_previous: Option<Secret>,
+    /// `STANDARD_WEBHOOK_SECRET`: a `whsec_` secret; when set, Standard Webhooks signatures
+    /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`) are accepted too.
+    #[serde(default)]
+    pub standard_webhook_secret: Option<Secret>,
+    /// `STANDARD_WEBHOOK_SECRET_PREVIOUS`: the old `whsec_` secret during a rotation.
+    #[serde(default)]
+    pub standard_webhook_secret_previous: Option<Secret>,
+    /// `SIGNATURE_TOLERANCE_SECS`: how far a signed timestamp may be from now.
+    #[serde(default = "defaults::signature_tolerance_secs")]
+    pub signature_tolerance_secs: u64,
+    /// `X_SIGNATURE_TIMESTAMP`: replay protection for `X-Signature` senders.
+    #[serde(default)]
+    pub x_signature_timestamp: TimestampMode,
+    /// `API_TOKEN`: when set, reads require `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub api_token: Option<Secret>,
+    /// `METRICS_REQUIRE_TOKEN`: also require the token for `/metrics`.
+    #[serde(default)]
+    pub metrics_require_token: bool,
+    /// `CLIENT_TIMEOUT_SECS`: time allowed for a request's headers, and then for its body.
+    #[serde(default = "defaults::client_timeout_secs")]
+    pub client_timeout_secs: u64,
     /// `DATABASE_URL`: where messages are stored.
     #[serde(default = "defaults::database_url")]
     pub database_url: DatabaseUrl,
@@ -81,6 +108,12 @@ mod defaults {
     pub fn health_probe_interval_ms() -> u64 {
         500
     }
+    pub fn signature_tolerance_secs() -> u64 {
+        300
+    }
+    pub fn client_timeout_secs() -> u64 {
+        10
+    }
 }
 
 /// A configuration problem, worded for the operator.
@@ -109,11 +142,42 @@ impl Config {
             }
             envy::Error::Custom(message) => ConfigError(message),
         })?;
-        config.validate()?;
-        Ok(config)
+        config.validate()
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(mut self) -> Result<Self, ConfigError> {
+        if self.webhook_secret.0.is_empty() {
+            return Err(ConfigError("WEBHOOK_SECRET must not be empty".to_owned()));
+        }
+        // An empty optional secret means "not set", as deployment tools often write them.
+        for secret in [
+            &mut self.webhook_secret_previous,
+            &mut self.standard_webhook_secret,
+            &mut self.standard_webhook_secret_previous,
+            &mut self.api_token,
+        ] {
+            if secret.as_ref().is_some_and(|s| s.0.is_empty()) {
+                *secret = None;
+            }
+        }
+        for (name, secret) in [
+            ("STANDARD_WEBHOOK_SECRET", &self.standard_webhook_secret),
+            (
+                "STANDARD_WEBHOOK_SECRET_PREVIOUS",
+                &self.standard_webhook_secret_previous,
+            ),
+        ] {
+            if let Some(secret) = secret {
+                standard::decode_secret(&secret.0)
+                    .map_err(|e| ConfigError(format!("{name} {e}")))?;
+            }
+        }
+        if self.standard_webhook_secret_previous.is_some() && self.standard_webhook_secret.is_none()
+        {
+            return Err(ConfigError(
+                "STANDARD_WEBHOOK_SECRET_PREVIOUS needs STANDARD_WEBHOOK_SECRET".to_owned(),
+            ));
+        }
         let at_least_one = [
             ("WORKERS", self.workers),
             ("READERS", self.readers),
@@ -124,13 +188,30 @@ impl Config {
                 "HEALTH_PROBE_INTERVAL_MS",
                 self.health_probe_interval_ms as usize,
             ),
+            ("CLIENT_TIMEOUT_SECS", self.client_timeout_secs as usize),
         ];
         for (name, value) in at_least_one {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be at least 1")));
             }
         }
-        Ok(())
+        Ok(self)
+    }
+
+    /// The key bytes of the Standard Webhooks secrets, when that scheme is enabled.
+    pub fn standard_webhook_keys(&self) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+        let decode = |secret: &Secret| {
+            standard::decode_secret(&secret.0).expect("checked when the configuration was read")
+        };
+        let current = decode(self.standard_webhook_secret.as_ref()?);
+        Some((
+            current,
+            self.standard_webhook_secret_previous.as_ref().map(decode),
+        ))
+    }
+
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_secs(self.client_timeout_secs)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -142,17 +223,14 @@ impl Config {
     }
 }
 
-/// The signing secret. Its `Debug` output never shows the value.
-#[derive(Clone)]
-pub struct WebhookSecret(String);
+/// A secret value (signing key, token). Its `Debug` output never shows it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
 
-impl WebhookSecret {
-    pub fn new(secret: impl Into<String>) -> Result<Self, ConfigError> {
-        let secret = secret.into();
-        if secret.is_empty() {
-            return Err(ConfigError("WEBHOOK_SECRET must not be empty".to_owned()));
-        }
-        Ok(Self(secret))
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
     }
 
     pub fn expose(&self) -> &[u8] {
@@ -160,16 +238,24 @@ impl WebhookSecret {
     }
 }
 
-impl fmt::Debug for WebhookSecret {
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WebhookSecret([redacted])")
+        f.write_str("Secret([redacted])")
     }
 }
 
-impl<'de> Deserialize<'de> for WebhookSecret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
+/// Replay protection for `X-Signature` senders, by an `X-Signature-Timestamp` header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestampMode {
+    /// The header is ignored; the signature covers the body (the original contract).
+    #[default]
+    Off,
+    /// When the header is present, the signature covers `{timestamp}.{body}` and the timestamp
+    /// must be within the tolerance; requests without it are verified as with `off`.
+    Optional,
+    /// The header must be present and is checked as with `optional`.
+    Required,
 }
 
 /// Where the database lives, from an SQLAlchemy-style URL.
@@ -281,8 +367,16 @@ mod tests {
 
     #[test]
     fn the_secret_never_shows_in_debug_output() {
-        let config = config(&[("WEBHOOK_SECRET", "hunter2")]).unwrap();
-        assert!(!format!("{config:?}").contains("hunter2"));
+        let config = config(&[
+            ("WEBHOOK_SECRET", "hunter2"),
+            ("WEBHOOK_SECRET_PREVIOUS", "hunter1"),
+            ("API_TOKEN", "tok3n"),
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        for secret in ["hunter2", "hunter1", "tok3n"] {
+            assert!(!debug.contains(secret), "{secret} leaked");
+        }
     }
 
     #[test]
@@ -308,6 +402,55 @@ mod tests {
         ] {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn optional_secrets_left_empty_are_unset_and_standard_ones_must_decode() {
+        let unset = config(&[
+            ("WEBHOOK_SECRET", "s"),
+            ("WEBHOOK_SECRET_PREVIOUS", ""),
+            ("API_TOKEN", ""),
+        ])
+        .unwrap();
+        assert!(unset.webhook_secret_previous.is_none() && unset.api_token.is_none());
+        assert!(unset.standard_webhook_keys().is_none());
+        let error = config(&[
+            ("WEBHOOK_SECRET", "s"),
+            ("STANDARD_WEBHOOK_SECRET", "whsec_!!"),
+        ])
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with("STANDARD_WEBHOOK_SECRET "),
+            "{error}"
+        );
+        let standard = config(&[
+            ("WEBHOOK_SECRET", "s"),
+            (
+                "STANDARD_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(standard.standard_webhook_keys().unwrap().0.len(), 24);
+    }
+
+    #[test]
+    fn timestamp_mode_is_off_unless_asked() {
+        assert_eq!(
+            config(&[("WEBHOOK_SECRET", "s")])
+                .unwrap()
+                .x_signature_timestamp,
+            TimestampMode::Off
+        );
+        let required = config(&[
+            ("WEBHOOK_SECRET", "s"),
+            ("X_SIGNATURE_TIMESTAMP", "required"),
+        ]);
+        assert_eq!(
+            required.unwrap().x_signature_timestamp,
+            TimestampMode::Required
+        );
+        assert!(config(&[("WEBHOOK_SECRET", "s"), ("X_SIGNATURE_TIMESTAMP", "maybe")]).is_err());
     }
 
     #[test]

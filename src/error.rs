@@ -5,7 +5,7 @@
 //! logged where they happen and never reach a response.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ALLOW, RETRY_AFTER};
+use actix_web::http::header::{ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
@@ -22,8 +22,14 @@ pub enum ApiError {
     InvalidSignature,
     #[error("request validation failed")]
     Validation(Vec<FieldError>),
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body could not be read")]
+    BadRequest,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -39,7 +45,9 @@ pub enum ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::InvalidSignature | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -58,6 +66,12 @@ impl ResponseError for ApiError {
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((ALLOW, *allow));
+            }
+            Self::Unauthorized => {
+                response.insert_header((WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::RequestTimeout => {
+                response.insert_header((CONNECTION, "close"));
             }
             _ => {}
         }

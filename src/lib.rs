@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod signing;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -9,12 +9,14 @@ use prometheus::{
 };
 
 /// Every value of `webhook_requests_total{result}`.
-pub const WEBHOOK_RESULTS: [&str; 7] = [
+pub const WEBHOOK_RESULTS: [&str; 9] = [
     "created",
     "duplicate",
     "invalid_signature",
     "validation_error",
     "payload_too_large",
+    "timeout",
+    "bad_request",
     "overloaded",
     "unavailable",
 ];
@@ -29,6 +31,7 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub request_latency_ms: Histogram,
     pub webhook_requests: IntCounterVec,
+    pub signatures_verified: IntCounterVec,
     pub store_queue_depth: IntGauge,
     pub store_queue_capacity: IntGauge,
     pub store_batch_size: Histogram,
@@ -61,6 +64,14 @@ impl Metrics {
             webhook_requests: IntCounterVec::new(
                 Opts::new("webhook_requests_total", "POST /webhook outcomes"),
                 &["result"],
+            )
+            .expect("valid metric"),
+            signatures_verified: IntCounterVec::new(
+                Opts::new(
+                    "webhook_signatures_verified_total",
+                    "Valid webhook signatures by scheme and by the secret that matched",
+                ),
+                &["scheme", "secret"],
             )
             .expect("valid metric"),
             store_queue_depth: IntGauge::new(
@@ -113,10 +124,11 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.request_latency_ms.clone()),
             Box::new(self.webhook_requests.clone()),
+            Box::new(self.signatures_verified.clone()),
             Box::new(self.store_queue_depth.clone()),
             Box::new(self.store_queue_capacity.clone()),
             Box::new(self.store_batch_size.clone()),

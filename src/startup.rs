@@ -14,7 +14,9 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::{self, Actors};
 use crate::config::{Config, DatabaseUrl};
-use crate::http::{self, request_log, signature::SignatureVerifier};
+use crate::http::auth::ReadToken;
+use crate::http::signature::WebhookVerifier;
+use crate::http::{self, request_log};
 use crate::metrics::Metrics;
 use crate::storage::StorageError;
 use crate::storage::sqlite::SqliteStorage;
@@ -55,10 +57,16 @@ impl Application {
         let listener = TcpListener::bind(&address).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
 
-        let verifier = Data::new(SignatureVerifier::new(
-            &config.webhook_secret,
-            config.max_body_bytes,
+        let verifier = Data::new(WebhookVerifier::from_config(&config));
+        let read_token = Data::new(ReadToken::new(
+            config.api_token.as_ref().map(|t| t.expose()),
+            config.metrics_require_token,
         ));
+        if config.api_token.is_none() {
+            tracing::warn!(
+                "API_TOKEN is not set: /messages and /stats are open to anyone who can reach them"
+            );
+        }
         let metrics = Data::new(metrics);
         let store = Data::new(actors.store.clone());
         let readers = Data::new(actors.readers.clone());
@@ -69,6 +77,7 @@ impl Application {
                 .wrap(from_fn(http::metrics::record_request))
                 .wrap(from_fn(request_log::assign_request_id))
                 .app_data(verifier.clone())
+                .app_data(read_token.clone())
                 .app_data(metrics.clone())
                 .app_data(store.clone())
                 .app_data(readers.clone())
@@ -77,6 +86,7 @@ impl Application {
         })
         .workers(config.workers)
         .shutdown_timeout(config.shutdown_timeout_secs)
+        .client_request_timeout(config.client_timeout())
         .disable_signals()
         .listen(listener)
         .map_err(listen_error)?

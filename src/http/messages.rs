@@ -4,6 +4,7 @@ use actix_web::web::{Data, Json, Query};
 use actix_web::{HttpRequest, get};
 use serde::Serialize;
 
+use super::auth::ReadAccess;
 use crate::actors::ReaderPool;
 use crate::domain::validation::{FieldError, Location};
 use crate::domain::{MessageQuery, Stats, StoredMessage};
@@ -20,6 +21,7 @@ pub struct MessagesPage {
 
 #[get("/messages")]
 pub async fn list(
+    _: ReadAccess,
     req: HttpRequest,
     readers: Data<ReaderPool>,
 ) -> Result<Json<MessagesPage>, ApiError> {
@@ -42,6 +44,6 @@ pub async fn list(
 }
 
 #[get("/stats")]
-pub async fn stats(readers: Data<ReaderPool>) -> Result<Json<Stats>, ApiError> {
+pub async fn stats(_: ReadAccess, readers: Data<ReaderPool>) -> Result<Json<Stats>, ApiError> {
     Ok(Json(readers.stats().await?))
 }

@@ -8,11 +8,16 @@ use actix_web::middleware::Next;
 use actix_web::web::Data;
 use actix_web::{Error, HttpResponse, get};
 
+use super::auth::MetricsAccess;
 use crate::actors::StoreHandle;
 use crate::metrics::{Metrics, UNMATCHED_PATH};
 
 #[get("/metrics")]
-pub async fn export(metrics: Data<Metrics>, store: Data<StoreHandle>) -> HttpResponse {
+pub async fn export(
+    _: MetricsAccess,
+    metrics: Data<Metrics>,
+    store: Data<StoreHandle>,
+) -> HttpResponse {
     metrics
         .store_queue_depth
         .set(i64::try_from(store.queue_depth()).unwrap_or(i64::MAX));

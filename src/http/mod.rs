@@ -1,5 +1,6 @@
 //! The HTTP contract: routes, middleware and the answers for unknown paths and methods.
 
+pub mod auth;
 pub mod health;
 pub mod messages;
 pub mod metrics;

@@ -1,86 +1,197 @@
-//! `VerifiedBody`: the raw request body, extracted only when its `X-Signature` is valid.
+//! `VerifiedBody`: the raw request body, extracted only when its signature is valid.
 //!
-//! The signature header is checked for shape before the body is read; the body is read once,
-//! never past the size limit (a `Content-Length` over it is refused before reading), and its
-//! HMAC-SHA256 is compared with the header in constant time before anything parses it.
+//! The signature headers are checked for shape (and a signed timestamp for freshness) before
+//! the body is read. The body is read once, within `CLIENT_TIMEOUT_SECS` and never past the size
+//! limit (a `Content-Length` over it is refused before reading). Its HMAC is compared in
+//! constant time before anything parses it. Every failure is the same `401 invalid signature`
+//! to the sender; the log line says which check failed.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::Payload;
-use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
 use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 
-use crate::config::WebhookSecret;
+use crate::config::{Config, TimestampMode};
 use crate::error::ApiError;
+use crate::signing::{KeyRing, SecretSlot, decode_hex_signature, standard, timestamp_is_fresh};
 
-/// The header carrying the hex HMAC-SHA256 of the body.
-pub const SIGNATURE_HEADER: &str = "X-Signature";
+/// The header carrying the hex HMAC-SHA256.
+pub const SIGNATURE_HEADER: &str = "x-signature";
+/// The optional header carrying the Unix time an `X-Signature` was made.
+pub const SIGNATURE_TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// Checks body signatures against the configured secret.
-#[derive(Clone)]
-pub struct SignatureVerifier {
-    keyed: HmacSha256,
-    max_body_bytes: usize,
+/// Which signature scheme a request used, as the metrics label it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    XSignature,
+    StandardWebhooks,
 }
 
-impl SignatureVerifier {
-    pub fn new(secret: &WebhookSecret, max_body_bytes: usize) -> Self {
-        Self {
-            keyed: HmacSha256::new_from_slice(secret.expose())
-                .expect("HMAC takes keys of any size"),
-            max_body_bytes,
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::XSignature => "x-signature",
+            Self::StandardWebhooks => "standard-webhooks",
         }
     }
-
-    /// True when `signature` is the HMAC-SHA256 of `body`; compared in constant time.
-    pub fn verify(&self, body: &[u8], signature: &[u8; 32]) -> bool {
-        let mut mac = self.keyed.clone();
-        mac.update(body);
-        mac.verify_slice(signature).is_ok()
-    }
-
-    /// The hex signature of `body`, as a sender would compute it.
-    pub fn sign(&self, body: &[u8]) -> String {
-        let mut mac = self.keyed.clone();
-        mac.update(body);
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
 }
 
-/// Decodes exactly 64 hex digits (either case) into 32 bytes.
-pub fn decode_signature(hex: &[u8]) -> Option<[u8; 32]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(out)
-}
-
-/// A request body whose signature was valid.
+/// A request body whose signature was valid, and what verified it.
 #[derive(Debug)]
-pub struct VerifiedBody(pub Bytes);
+pub struct VerifiedBody {
+    pub bytes: Bytes,
+    pub scheme: Scheme,
+    pub secret: SecretSlot,
+}
+
+/// Everything needed to verify a delivery; built once from the configuration.
+pub struct WebhookVerifier {
+    x_signature: KeyRing,
+    x_timestamp: TimestampMode,
+    standard: Option<KeyRing>,
+    tolerance_secs: u64,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+}
+
+/// What the headers claim, checked for shape and freshness, before the body is read.
+enum Claim {
+    XSignature {
+        tag: [u8; 32],
+        timestamp: Option<String>,
+    },
+    Standard {
+        id: String,
+        timestamp: String,
+        signatures: Vec<Vec<u8>>,
+    },
+}
+
+impl WebhookVerifier {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            x_signature: KeyRing::new(
+                config.webhook_secret.expose(),
+                config.webhook_secret_previous.as_ref().map(|s| s.expose()),
+            ),
+            x_timestamp: config.x_signature_timestamp,
+            standard: config
+                .standard_webhook_keys()
+                .map(|(current, previous)| KeyRing::new(&current, previous.as_deref())),
+            tolerance_secs: config.signature_tolerance_secs,
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: config.client_timeout(),
+        }
+    }
+
+    fn claim(&self, headers: &HeaderMap, now: i64) -> Result<Claim, &'static str> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| v.to_str().map_err(|_| "malformed"))
+        };
+        if self.standard.is_some()
+            && let Some(signatures) = header(standard::SIGNATURE_HEADER)
+        {
+            let id = header(standard::ID_HEADER).ok_or("missing webhook-id")??;
+            let timestamp =
+                header(standard::TIMESTAMP_HEADER).ok_or("missing webhook-timestamp")??;
+            if id.is_empty() {
+                return Err("missing webhook-id");
+            }
+            if !timestamp_is_fresh(timestamp, now, self.tolerance_secs) {
+                return Err("timestamp outside the tolerance");
+            }
+            return Ok(Claim::Standard {
+                id: id.to_owned(),
+                timestamp: timestamp.to_owned(),
+                signatures: standard::v1_signatures(signatures?),
+            });
+        }
+        let tag = header(SIGNATURE_HEADER).ok_or("missing")??;
+        let tag = decode_hex_signature(tag.as_bytes()).ok_or("malformed")?;
+        let timestamp = match (self.x_timestamp, header(SIGNATURE_TIMESTAMP_HEADER)) {
+            (TimestampMode::Off, _) | (TimestampMode::Optional, None) => None,
+            (TimestampMode::Required, None) => return Err("missing timestamp"),
+            (_, Some(timestamp)) => {
+                let timestamp = timestamp?;
+                if !timestamp_is_fresh(timestamp, now, self.tolerance_secs) {
+                    return Err("timestamp outside the tolerance");
+                }
+                Some(timestamp.to_owned())
+            }
+        };
+        Ok(Claim::XSignature { tag, timestamp })
+    }
+
+    fn check(&self, claim: &Claim, body: &[u8]) -> Option<(Scheme, SecretSlot)> {
+        match claim {
+            Claim::XSignature {
+                tag,
+                timestamp: None,
+            } => self
+                .x_signature
+                .verify(&[body], tag)
+                .map(|slot| (Scheme::XSignature, slot)),
+            Claim::XSignature {
+                tag,
+                timestamp: Some(timestamp),
+            } => self
+                .x_signature
+                .verify(&[timestamp.as_bytes(), b".", body], tag)
+                .map(|slot| (Scheme::XSignature, slot)),
+            Claim::Standard {
+                id,
+                timestamp,
+                signatures,
+            } => {
+                let keys = self.standard.as_ref()?;
+                standard::verify(keys, id, timestamp, body, signatures)
+                    .map(|slot| (Scheme::StandardWebhooks, slot))
+            }
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn rejected(problem: &'static str) -> ApiError {
+    tracing::error!(problem, "invalid signature: {problem}");
+    ApiError::InvalidSignature
+}
+
+/// Reads the whole body, refusing it once it passes `limit` bytes.
+async fn read_body(
+    mut payload: Payload,
+    declared_length: Option<usize>,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = BytesMut::with_capacity(declared_length.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            tracing::warn!(error = %e, "reading the request body failed");
+            ApiError::BadRequest
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 impl FromRequest for VerifiedBody {
     type Error = ApiError;
@@ -88,94 +199,30 @@ impl FromRequest for VerifiedBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let verifier = req
-            .app_data::<Data<SignatureVerifier>>()
-            .expect("the SignatureVerifier is registered with the app")
+            .app_data::<Data<WebhookVerifier>>()
+            .expect("the WebhookVerifier is registered with the app")
             .clone();
-        let signature = req
-            .headers()
-            .get(SIGNATURE_HEADER)
-            .ok_or("missing")
-            .and_then(|value| decode_signature(value.as_bytes()).ok_or("malformed"));
+        let claim = verifier.claim(req.headers(), unix_now());
         let declared_length = req
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
-            let signature = signature.map_err(|problem| {
-                tracing::error!(problem, "invalid signature: header {problem}");
-                ApiError::InvalidSignature
-            })?;
-            let limit = verifier.max_body_bytes;
-            let too_large = ApiError::PayloadTooLarge { limit };
-            if declared_length.is_some_and(|length| length > limit) {
-                return Err(too_large);
-            }
-            let mut body = BytesMut::with_capacity(declared_length.unwrap_or(0).min(limit));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    tracing::warn!(error = %e, "reading the request body failed");
-                    ApiError::PayloadTooLarge { limit }
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            if !verifier.verify(&body, &signature) {
-                tracing::error!(
-                    problem = "mismatch",
-                    "invalid signature: does not match the body"
-                );
-                return Err(ApiError::InvalidSignature);
-            }
-            Ok(Self(body.freeze()))
+            let claim = claim.map_err(rejected)?;
+            let reading = read_body(payload, declared_length, verifier.max_body_bytes);
+            let body = tokio::time::timeout(verifier.body_timeout, reading)
+                .await
+                .map_err(|_| ApiError::RequestTimeout)??;
+            let (scheme, secret) = verifier
+                .check(&claim, &body)
+                .ok_or_else(|| rejected("does not match the body"))?;
+            Ok(Self {
+                bytes: body.freeze(),
+                scheme,
+                secret,
+            })
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn verifier() -> SignatureVerifier {
-        SignatureVerifier::new(&WebhookSecret::new("testsecret").unwrap(), 1024)
-    }
-
-    #[test]
-    fn verifies_what_it_signs_in_either_case() {
-        let verifier = verifier();
-        let hex = verifier.sign(b"{}");
-        let lower = decode_signature(hex.as_bytes()).unwrap();
-        let upper = decode_signature(hex.to_uppercase().as_bytes()).unwrap();
-        assert!(verifier.verify(b"{}", &lower));
-        assert!(verifier.verify(b"{}", &upper));
-        assert!(!verifier.verify(b"{} ", &lower), "a changed body must fail");
-    }
-
-    #[test]
-    fn matches_an_independently_computed_hmac() {
-        // printf '%s' 'hello' | openssl dgst -sha256 -hmac testsecret
-        assert_eq!(
-            verifier().sign(b"hello"),
-            "a42c77dfc9f228485b5ba4238cb5d46c79c16537cd02834fe7c127ba0e0bb987"
-        );
-    }
-
-    #[test]
-    fn rejects_signatures_of_the_wrong_shape() {
-        let good = verifier().sign(b"x");
-        let bad = [
-            (String::new(), "empty"),
-            (good[..63].to_owned(), "63 digits"),
-            (format!("{good}0"), "65 digits"),
-            (format!("sha256={good}"), "prefixed"),
-            (good.replacen(&good[..1], "g", 1), "non-hex digit"),
-            (format!(" {}", &good[1..]), "leading space"),
-        ];
-        for (hex, why) in bad {
-            assert!(decode_signature(hex.as_bytes()).is_none(), "{why}");
-        }
     }
 }

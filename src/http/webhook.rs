@@ -19,7 +19,7 @@ pub async fn receive(
     metrics: Data<Metrics>,
     span: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = ingest(body, &store, &span).await;
+    let outcome = ingest(body, &store, &metrics, &span).await;
     let result = result_label(&outcome);
     metrics.count_webhook(result);
     span.record("result", result);
@@ -32,9 +32,15 @@ pub async fn receive(
 async fn ingest(
     body: Result<VerifiedBody, ApiError>,
     store: &StoreHandle,
+    metrics: &Metrics,
     span: &RootSpan,
 ) -> Result<InsertOutcome, ApiError> {
-    let message = NewMessage::from_json(&body?.0)?;
+    let body = body?;
+    metrics
+        .signatures_verified
+        .with_label_values(&[body.scheme.as_str(), body.secret.as_str()])
+        .inc();
+    let message = NewMessage::from_json(&body.bytes)?;
     span.record("message_id", message.message_id.as_str());
     Ok(store.ingest(message).await?)
 }
@@ -47,6 +53,8 @@ fn result_label(outcome: &Result<InsertOutcome, ApiError>) -> &'static str {
         Err(ApiError::InvalidSignature) => "invalid_signature",
         Err(ApiError::Validation(_)) => "validation_error",
         Err(ApiError::PayloadTooLarge { .. }) => "payload_too_large",
+        Err(ApiError::RequestTimeout) => "timeout",
+        Err(ApiError::BadRequest) => "bad_request",
         Err(ApiError::Overloaded) => "overloaded",
         Err(_) => "unavailable",
     }

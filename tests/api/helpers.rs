@@ -40,11 +40,10 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("READERS".to_owned(), "2".to_owned()),
         ("HEALTH_PROBE_INTERVAL_MS".to_owned(), "200".to_owned()),
     ];
-    vars.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    for (name, value) in overrides {
+        vars.retain(|(existing, _)| existing != name);
+        vars.push(((*name).to_owned(), (*value).to_owned()));
+    }
     let config = Config::from_vars(vars).expect("valid test configuration");
     let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -10,5 +10,6 @@ mod messages;
 mod metrics;
 mod process;
 mod routing;
+mod security;
 mod stats;
 mod webhook;
