@@ -124,11 +124,7 @@ pub struct ConfigError(String);
 impl Config {
     /// Reads `.env` (when present) and then the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        match dotenvy::dotenv() {
-            Ok(_) => {}
-            Err(e) if e.not_found() => {}
-            Err(e) => return Err(ConfigError(format!(".env: {e}"))),
-        }
+        load_dot_env()?;
         Self::from_vars(std::env::vars())
     }
 
@@ -136,13 +132,7 @@ impl Config {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let config: Self = envy::from_iter(vars).map_err(|e| match e {
-            envy::Error::MissingValue(field) => {
-                ConfigError(format!("{} is required", field.to_uppercase()))
-            }
-            envy::Error::Custom(message) => ConfigError(message),
-        })?;
-        config.validate()
+        deserialize::<Self>(vars)?.validate()
     }
 
     fn validate(mut self) -> Result<Self, ConfigError> {
@@ -221,6 +211,196 @@ impl Config {
     pub fn health_probe_interval(&self) -> Duration {
         Duration::from_millis(self.health_probe_interval_ms)
     }
+}
+
+/// Loads `.env` from the working directory when there is one; set variables are kept.
+fn load_dot_env() -> Result<(), ConfigError> {
+    // Only the working directory: a `.env` in some parent folder is not this service's.
+    match dotenvy::from_path(".env") {
+        Ok(_) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        Err(e) => Err(ConfigError(format!(".env: {e}"))),
+    }
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    envy::from_iter(vars).map_err(|e| match e {
+        envy::Error::MissingValue(field) => {
+            ConfigError(format!("{} is required", field.to_uppercase()))
+        }
+        envy::Error::Custom(message) => ConfigError(message),
+    })
+}
+
+/// The part of the configuration the `healthcheck` command needs: where the service listens.
+#[derive(Debug, Deserialize)]
+pub struct ServiceAddress {
+    #[serde(default = "defaults::host")]
+    pub host: String,
+    #[serde(default = "defaults::port")]
+    pub port: u16,
+}
+
+impl ServiceAddress {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        load_dot_env()?;
+        deserialize(std::env::vars())
+    }
+
+    /// The address to connect to: a wildcard listen address means this machine.
+    pub fn connect_host(&self) -> &str {
+        match self.host.as_str() {
+            "" | "0.0.0.0" => "127.0.0.1",
+            "::" | "[::]" => "::1",
+            host => host,
+        }
+    }
+}
+
+/// The part of the configuration the `sign` command needs.
+#[derive(Debug, Deserialize)]
+pub struct SigningSecret {
+    pub webhook_secret: Secret,
+}
+
+impl SigningSecret {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        load_dot_env()?;
+        let secret: Self = deserialize(std::env::vars())?;
+        if secret.webhook_secret.0.is_empty() {
+            return Err(ConfigError("WEBHOOK_SECRET must not be empty".to_owned()));
+        }
+        Ok(secret)
+    }
+}
+
+/// A documented setting: the environment variable, its default, and what it means. The README's
+/// configuration table and `--help` list exactly these.
+pub struct Setting {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every setting [`Config`] reads.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "WEBHOOK_SECRET",
+        default: "(required)",
+        meaning: "HMAC-SHA256 key senders sign X-Signature with; never logged",
+    },
+    Setting {
+        name: "DATABASE_URL",
+        default: "sqlite:///./data/app.db",
+        meaning: "sqlite:///relative/path or sqlite:////absolute/path",
+    },
+    Setting {
+        name: "LOG_LEVEL",
+        default: "INFO",
+        meaning: "DEBUG, INFO, WARNING (or WARN), ERROR, any case",
+    },
+    Setting {
+        name: "HOST",
+        default: "0.0.0.0",
+        meaning: "listen address",
+    },
+    Setting {
+        name: "PORT",
+        default: "8000",
+        meaning: "listen port (0 picks a free one and logs it)",
+    },
+    Setting {
+        name: "WORKERS",
+        default: "(number of CPUs)",
+        meaning: "HTTP worker threads",
+    },
+    Setting {
+        name: "READERS",
+        default: "(number of CPUs)",
+        meaning: "reader threads, one read-only connection each",
+    },
+    Setting {
+        name: "STORE_QUEUE_CAPACITY",
+        default: "8192",
+        meaning: "messages waiting for the writer before ingest answers 503",
+    },
+    Setting {
+        name: "STORE_MAX_BATCH",
+        default: "1024",
+        meaning: "most messages committed in one transaction",
+    },
+    Setting {
+        name: "MAX_BODY_BYTES",
+        default: "65536",
+        meaning: "largest accepted webhook body",
+    },
+    Setting {
+        name: "SHUTDOWN_TIMEOUT_SECS",
+        default: "20",
+        meaning: "how long a stop waits for in-flight requests",
+    },
+    Setting {
+        name: "HEALTH_PROBE_INTERVAL_MS",
+        default: "500",
+        meaning: "how often readiness re-checks that the database takes writes",
+    },
+    Setting {
+        name: "CLIENT_TIMEOUT_SECS",
+        default: "10",
+        meaning: "time allowed for a request's headers, and then for its body",
+    },
+    Setting {
+        name: "WEBHOOK_SECRET_PREVIOUS",
+        default: "(unset)",
+        meaning: "during a rotation, the old secret, still accepted",
+    },
+    Setting {
+        name: "STANDARD_WEBHOOK_SECRET",
+        default: "(unset)",
+        meaning: "a whsec_ secret; when set, Standard Webhooks signatures are accepted too",
+    },
+    Setting {
+        name: "STANDARD_WEBHOOK_SECRET_PREVIOUS",
+        default: "(unset)",
+        meaning: "the old whsec_ secret during a rotation",
+    },
+    Setting {
+        name: "SIGNATURE_TOLERANCE_SECS",
+        default: "300",
+        meaning: "how far a signed timestamp may be from now, either way",
+    },
+    Setting {
+        name: "X_SIGNATURE_TIMESTAMP",
+        default: "off",
+        meaning: "off, optional or required: replay protection for X-Signature senders",
+    },
+    Setting {
+        name: "API_TOKEN",
+        default: "(unset)",
+        meaning: "when set, reads require Authorization: Bearer <token>",
+    },
+    Setting {
+        name: "METRICS_REQUIRE_TOKEN",
+        default: "false",
+        meaning: "also require the token for /metrics",
+    },
+];
+
+/// The settings as a plain-text table, for `--help`.
+pub fn settings_help() -> String {
+    let width = SETTINGS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let mut text = String::from(
+        "Configuration (environment variables; a .env file in the working directory is read first, set variables win):\n",
+    );
+    for setting in SETTINGS {
+        text.push_str(&format!(
+            "  {:width$}  {}  [default: {}]\n",
+            setting.name, setting.meaning, setting.default
+        ));
+    }
+    text
 }
 
 /// A secret value (signing key, token). Its `Debug` output never shows it.
@@ -451,6 +631,33 @@ mod tests {
             TimestampMode::Required
         );
         assert!(config(&[("WEBHOOK_SECRET", "s"), ("X_SIGNATURE_TIMESTAMP", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn every_documented_default_is_the_real_default() {
+        let baseline = format!("{:?}", config(&[("WEBHOOK_SECRET", "s")]).unwrap());
+        for setting in SETTINGS.iter().filter(|s| !s.default.starts_with('(')) {
+            let explicit = config(&[("WEBHOOK_SECRET", "s"), (setting.name, setting.default)]);
+            assert_eq!(
+                format!("{:?}", explicit.unwrap()),
+                baseline,
+                "{} documents {:?}",
+                setting.name,
+                setting.default
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = include_str!("../README.md");
+        for setting in SETTINGS {
+            assert!(
+                readme.contains(&format!("| `{}` |", setting.name)),
+                "README's configuration table lacks {}",
+                setting.name
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod actors;
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod error;

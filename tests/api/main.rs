@@ -2,6 +2,7 @@
 //! and talks HTTP to it.
 
 mod binary;
+mod commands;
 mod helpers;
 
 mod health;

@@ -1,0 +1,11 @@
+//! One module per command of the binary.
+
+pub mod healthcheck;
+pub mod serve;
+pub mod sign;
+
+/// Prints a command's failure as one line on standard error.
+fn fail(error: impl std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("webhook-processor: {error}");
+    std::process::ExitCode::FAILURE
+}
