@@ -1,0 +1,43 @@
+# Everyday commands; `make help` lists them.
+
+# Compose runs the service as the calling user, so the ./data bind mount stays writable
+# (docker-compose.yml reads these; .env may set them too).
+export APP_UID ?= $(shell id -u)
+export APP_GID ?= $(shell id -g)
+
+.DEFAULT_GOAL := help
+.PHONY: help up up-monitoring down logs test run bench lint lint-deploy
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+up: ## Build and start the service on http://localhost:8000 (Docker Compose)
+	mkdir -p data
+	docker compose up -d --build
+
+up-monitoring: ## Same, plus Prometheus (localhost:9090) and Grafana (localhost:3000)
+	mkdir -p data
+	docker compose --profile monitoring up -d --build
+
+down: ## Stop everything and delete its volumes (./data, a bind mount, is kept)
+	docker compose --profile monitoring down -v
+
+logs: ## Follow the service's logs
+	docker compose logs -f api
+
+test: ## Run the test suite
+	cargo test --locked
+
+run: ## Run the service locally (reads .env)
+	cargo run --release
+
+bench: ## Run the benchmarks
+	bench/run
+
+lint: ## Format check, clippy and the deployment files
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+	.ci/lint-deploy
+
+lint-deploy: ## Only the deployment files (Dockerfile, compose, k8s, monitoring)
+	.ci/lint-deploy
