@@ -14,6 +14,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::{self, Actors};
 use crate::config::{Config, DatabaseUrl};
+use crate::domain::CursorCodec;
 use crate::http::auth::ReadToken;
 use crate::http::signature::WebhookVerifier;
 use crate::http::{self, request_log};
@@ -67,6 +68,7 @@ impl Application {
                 "API_TOKEN is not set: /messages and /stats are open to anyone who can reach them"
             );
         }
+        let cursors = Data::new(CursorCodec::new(config.webhook_secret.expose()));
         let metrics = Data::new(metrics);
         let store = Data::new(actors.store.clone());
         let readers = Data::new(actors.readers.clone());
@@ -78,6 +80,7 @@ impl Application {
                 .wrap(from_fn(request_log::assign_request_id))
                 .app_data(verifier.clone())
                 .app_data(read_token.clone())
+                .app_data(cursors.clone())
                 .app_data(metrics.clone())
                 .app_data(store.clone())
                 .app_data(readers.clone())

@@ -1,6 +1,7 @@
 //! The service's vocabulary, free of HTTP and SQL: what a message is, what a query asks for,
 //! and how bad input is described.
 
+pub mod cursor;
 pub mod message;
 pub mod msisdn;
 pub mod query;
@@ -9,6 +10,7 @@ pub mod stats;
 pub mod timestamp;
 pub mod validation;
 
+pub use cursor::{CursorCodec, Position};
 pub use message::NewMessage;
 pub use query::{MessageFilter, MessageQuery};
 pub use search::TextSearch;

@@ -1,12 +1,14 @@
 //! The `/messages` query string, parsed into a [`MessageQuery`] with every problem listed.
 //!
-//! Parameters: `limit` (1..=100, default 50), `offset` (>= 0, default 0), `from` and `to` (exact
-//! E.164 match), `since` (RFC 3339 UTC, inclusive) and `q` (case-insensitive substring of `text`).
-//! Unknown parameters are ignored; when one is repeated the last value wins.
+//! Parameters: `limit` (1..=100, default 50), `offset` (>= 0, default 0), `cursor` (continue after
+//! a previous page; not with `offset`), `from` and `to` (exact E.164 match), `since` (RFC 3339 UTC,
+//! inclusive), `until` (exclusive) and `q` (case-insensitive substring of `text`). Unknown
+//! parameters are ignored; when one is repeated the last value wins.
 //!
 //! Senders often write `?from=+14155550100` unencoded, and form decoding turns that `+` into a
 //! space; a leading space in `from` or `to` is therefore read as `+`.
 
+use super::cursor::{CursorCodec, Position};
 use super::msisdn::{MSISDN_PATTERN, is_e164};
 use super::timestamp::Timestamp;
 use super::validation::{FieldError, Location};
@@ -20,6 +22,8 @@ pub struct MessageFilter {
     pub from: Option<String>,
     pub to: Option<String>,
     pub since: Option<Timestamp>,
+    /// Rows strictly before this instant.
+    pub until: Option<Timestamp>,
     /// Case-insensitive substring of `text`; `%` and `_` are ordinary characters.
     pub q: Option<String>,
 }
@@ -30,12 +34,15 @@ pub struct MessageQuery {
     pub filter: MessageFilter,
     pub limit: u32,
     pub offset: u64,
+    /// Start after this row (keyset pagination) instead of at `offset`.
+    pub after: Option<Position>,
 }
 
 impl MessageQuery {
-    /// Builds the query from decoded `(name, value)` pairs.
+    /// Builds the query from decoded `(name, value)` pairs; `cursors` opens a `cursor`.
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        cursors: &CursorCodec,
     ) -> Result<Self, Vec<FieldError>> {
         let mut raw = RawQuery::default();
         for (name, value) in pairs {
@@ -45,6 +52,8 @@ impl MessageQuery {
                 "from" => &mut raw.from,
                 "to" => &mut raw.to,
                 "since" => &mut raw.since,
+                "until" => &mut raw.until,
+                "cursor" => &mut raw.cursor,
                 "q" => &mut raw.q,
                 _ => continue,
             };
@@ -63,13 +72,44 @@ impl MessageQuery {
         let since = raw
             .since
             .and_then(|v| timestamp_param(v, "since", &mut errors));
+        let until = raw
+            .until
+            .and_then(|v| timestamp_param(v, "until", &mut errors));
         let q = raw.q.filter(|q| !q.is_empty()).map(str::to_owned);
+        let filter = MessageFilter {
+            from,
+            to,
+            since,
+            until,
+            q,
+        };
+        let after = raw.cursor.and_then(|cursor| {
+            if offset.is_some_and(|offset| offset > 0) {
+                errors.push(FieldError::new(
+                    Location::query("cursor"),
+                    "value_error",
+                    "Value error, cursor and offset cannot be combined",
+                ));
+                return None;
+            }
+            cursors
+                .open(cursor, &filter)
+                .map_err(|e| {
+                    errors.push(FieldError::new(
+                        Location::query("cursor"),
+                        "value_error",
+                        format!("Value error, {e}"),
+                    ))
+                })
+                .ok()
+        });
 
         match (limit, offset) {
             (Some(limit), Some(offset)) if errors.is_empty() => Ok(Self {
-                filter: MessageFilter { from, to, since, q },
+                filter,
                 limit: u32::try_from(limit).expect("limit was checked against MAX_LIMIT"),
                 offset: u64::try_from(offset).expect("offset was checked to be >= 0"),
+                after,
             }),
             _ => Err(errors),
         }
@@ -83,6 +123,8 @@ struct RawQuery<'a> {
     from: Option<&'a str>,
     to: Option<&'a str>,
     since: Option<&'a str>,
+    until: Option<&'a str>,
+    cursor: Option<&'a str>,
     q: Option<&'a str>,
 }
 
@@ -157,7 +199,37 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<MessageQuery, Vec<FieldError>> {
-        MessageQuery::from_pairs(pairs.iter().copied())
+        MessageQuery::from_pairs(pairs.iter().copied(), &CursorCodec::new(b"k"))
+    }
+
+    #[test]
+    fn a_cursor_continues_only_the_same_filters_and_never_with_an_offset() {
+        let codec = CursorCodec::new(b"k");
+        let position = Position {
+            ts_us: 5,
+            message_id: "m".into(),
+        };
+        let filter = MessageFilter {
+            from: Some("+1".into()),
+            ..MessageFilter::default()
+        };
+        let cursor = codec.seal(&position, &filter);
+        let query = parse(&[("from", "+1"), ("cursor", &cursor)]).unwrap();
+        assert_eq!(query.after, Some(position));
+        let kinds = |pairs: &[(&str, &str)]| -> Vec<&str> {
+            parse(pairs).unwrap_err().iter().map(|e| e.kind).collect()
+        };
+        assert_eq!(
+            kinds(&[("cursor", &cursor)]),
+            ["value_error"],
+            "other filters"
+        );
+        assert_eq!(
+            kinds(&[("from", "+1"), ("cursor", &cursor), ("offset", "5")]),
+            ["value_error"]
+        );
+        assert_eq!(kinds(&[("cursor", "garbage")]), ["value_error"]);
+        assert!(parse(&[("from", "+1"), ("cursor", &cursor), ("offset", "0")]).is_ok());
     }
 
     #[test]
@@ -198,6 +270,7 @@ mod tests {
             ("from", "14155550100", "string_pattern_mismatch"),
             ("to", "+1 415", "string_pattern_mismatch"),
             ("since", "2025-01-15", "datetime_parsing"),
+            ("until", "tomorrow", "datetime_parsing"),
         ];
         for (name, value, kind) in bad {
             let errors = parse(&[(name, value)]).unwrap_err();

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::cursor::Position;
+
 /// A stored message as clients see it; `ts` is exactly the text the sender sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StoredMessage {
@@ -17,6 +19,8 @@ pub struct StoredMessage {
 pub struct MessagePage {
     pub data: Vec<StoredMessage>,
     pub total: u64,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Position>,
 }
 
 /// Messages stored for one sender.

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::auth::ReadAccess;
 use crate::actors::ReaderPool;
 use crate::domain::validation::{FieldError, Location};
-use crate::domain::{MessageQuery, Stats, StoredMessage};
+use crate::domain::{CursorCodec, MessageQuery, Stats, StoredMessage};
 use crate::error::ApiError;
 
 /// The `/messages` response body.
@@ -17,6 +17,8 @@ pub struct MessagesPage {
     pub total: u64,
     pub limit: u32,
     pub offset: u64,
+    /// Pass as `cursor` (with the same filters) for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[get("/messages")]
@@ -24,6 +26,7 @@ pub async fn list(
     _: ReadAccess,
     req: HttpRequest,
     readers: Data<ReaderPool>,
+    cursors: Data<CursorCodec>,
 ) -> Result<Json<MessagesPage>, ApiError> {
     let pairs = Query::<Vec<(String, String)>>::from_query(req.query_string()).map_err(|_| {
         vec![FieldError::new(
@@ -32,14 +35,18 @@ pub async fn list(
             "The query string could not be decoded",
         )]
     })?;
-    let query = MessageQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let (limit, offset) = (query.limit, query.offset);
+    let query = MessageQuery::from_pairs(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &cursors,
+    )?;
+    let (limit, offset, filter) = (query.limit, query.offset, query.filter.clone());
     let page = readers.list(query).await?;
     Ok(Json(MessagesPage {
         data: page.data,
         total: page.total,
         limit,
         offset,
+        next_cursor: page.next.map(|next| cursors.seal(&next, &filter)),
     }))
 }
 

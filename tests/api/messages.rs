@@ -67,7 +67,7 @@ async fn an_empty_store_lists_nothing_with_the_default_page() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"data": [], "total": 0, "limit": 50, "offset": 0})
+        json!({"data": [], "total": 0, "limit": 50, "offset": 0, "next_cursor": null})
     );
 }
 
@@ -98,7 +98,16 @@ async fn messages_come_back_in_instant_order_then_by_id_with_ts_exactly_as_sent(
 async fn each_filter_alone_and_combined_with_and() {
     let app = spawn_app().await;
     seed(&app).await;
-    let cases: [(&str, &[&str]); 12] = [
+    let cases: [(&str, &[&str]); 15] = [
+        ("?until=2025-01-15T10:00:00.250Z", &["m5", "m1", "m2"]),
+        (
+            "?since=2025-01-15T10:00:00Z&until=2025-01-16T08:30:00Z",
+            &["m1", "m2", "m3"],
+        ),
+        (
+            "?from=%2B447700900123&until=2025-01-17T00:00:00.000001Z",
+            &["m4", "m6"],
+        ),
         ("?from=%2B919876543210", &["m1", "m3"]),
         ("?to=%2B14155550100", &["m1", "m3", "m4"]),
         ("?since=2025-01-15T10:00:00.250Z", &["m3", "m4", "m6"]),
@@ -208,4 +217,115 @@ async fn messages_returns_422_for_each_bad_parameter() {
         2,
         "every bad parameter is listed"
     );
+}
+
+/// Follows `next_cursor` from the first page to the last, returning the ids in page order.
+async fn follow_cursors(app: &TestApp, filters: &str, limit: u32) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut query = format!("/messages?limit={limit}{filters}");
+    loop {
+        let (status, body) = app.get_json(&query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        pages.push(
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message_id"].as_str().unwrap().to_owned())
+                .collect(),
+        );
+        match body["next_cursor"].as_str() {
+            Some(cursor) => query = format!("/messages?limit={limit}{filters}&cursor={cursor}"),
+            None => return pages,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn next_cursor_walks_every_row_once_in_order_and_is_null_on_the_last_page() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    assert_eq!(
+        follow_cursors(&app, "", 2).await,
+        [vec!["m5", "m1"], vec!["m2", "m3"], vec!["m4", "m6"]]
+    );
+    assert_eq!(
+        follow_cursors(&app, "", 6).await,
+        [vec!["m5", "m1", "m2", "m3", "m4", "m6"]]
+    );
+    assert_eq!(
+        follow_cursors(&app, "&to=%2B14155550100", 1).await,
+        [vec!["m1"], vec!["m3"], vec!["m4"]]
+    );
+    // A page that is exactly full at the end says there is nothing after it.
+    let (_, body) = app.get_json("/messages?limit=3&offset=3").await;
+    assert_eq!(body["next_cursor"], Value::Null);
+}
+
+#[actix_web::test]
+async fn an_offset_page_also_offers_a_cursor_for_the_rest() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let (_, body) = app.get_json("/messages?limit=2&offset=2").await;
+    let cursor = body["next_cursor"].as_str().unwrap();
+    let (_, next) = app
+        .get_json(&format!("/messages?limit=2&cursor={cursor}"))
+        .await;
+    let ids: Vec<&str> = next["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m4", "m6"]);
+    assert_eq!(next["total"], 6, "total still counts every match");
+}
+
+#[actix_web::test]
+async fn a_tampered_stale_or_misused_cursor_is_a_422() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let (_, body) = app.get_json("/messages?limit=2&from=%2B919876543210").await;
+    assert_eq!(
+        body["next_cursor"],
+        Value::Null,
+        "two rows fill the page exactly"
+    );
+    let (_, body) = app.get_json("/messages?limit=1&from=%2B919876543210").await;
+    let cursor = body["next_cursor"].as_str().unwrap().to_owned();
+    let mut tampered = cursor.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let cases = [
+        (format!("from=%2B919876543210&cursor={tampered}"), "altered"),
+        (format!("cursor={cursor}"), "used without its filter"),
+        (
+            format!("from=%2B14155550100&cursor={cursor}"),
+            "used with another filter",
+        ),
+        (
+            format!("from=%2B919876543210&cursor={cursor}&offset=1"),
+            "combined with an offset",
+        ),
+        ("cursor=not-a-cursor".to_owned(), "garbage"),
+    ];
+    for (query, why) in cases {
+        let (status, body) = app.get_json(&format!("/messages?{query}")).await;
+        assert_eq!(status, 422, "{why}");
+        assert_eq!(
+            validation_errors(&body),
+            vec![(
+                vec!["query".to_owned(), "cursor".to_owned()],
+                "value_error".to_owned()
+            )],
+            "{why}"
+        );
+    }
+    // A cursor from a service with another secret is stale.
+    let other = crate::helpers::spawn_app_with(&[("WEBHOOK_SECRET", "rotated")]).await;
+    let (status, _) = other
+        .get_json(&format!("/messages?from=%2B919876543210&cursor={cursor}"))
+        .await;
+    assert_eq!(status, 422);
 }

@@ -158,7 +158,7 @@ fn from_sqlite(error: rusqlite::Error) -> StorageError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{MessageQuery, NewMessage};
+    use crate::domain::{CursorCodec, MessageQuery, NewMessage};
     use crate::storage::InsertOutcome;
 
     fn message(id: &str, from: &str, ts: &str, text: &str) -> NewMessage {
@@ -230,7 +230,7 @@ mod tests {
         let error = writer.probe().unwrap_err();
         assert_eq!(error.kind, StorageErrorKind::Missing);
         let mut reader = storage.reader();
-        let query = MessageQuery::from_pairs([]).unwrap();
+        let query = MessageQuery::from_pairs([], &CursorCodec::new(b"k")).unwrap();
         assert_eq!(
             reader.list(&query).unwrap_err().kind,
             StorageErrorKind::Missing

@@ -12,7 +12,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 
 use super::{BUSY_TIMEOUT_MS, TrackedConnection, from_sqlite};
 use crate::domain::{
-    MessageFilter, MessagePage, MessageQuery, SenderCount, Stats, StoredMessage, TextSearch,
+    MessageFilter, MessagePage, MessageQuery, Position, SenderCount, Stats, StoredMessage,
+    TextSearch,
 };
 use crate::storage::{MessageReader, StorageError};
 
@@ -31,30 +32,49 @@ impl SqliteReader {
     fn try_list(&mut self, query: &MessageQuery) -> Result<MessagePage, StorageError> {
         let conn = self.connection.get()?;
         let tx = conn.transaction().map_err(from_sqlite)?;
-        let (condition, mut args) = where_clause(&query.filter);
-        let sql = format!(
-            "SELECT message_id, from_msisdn, to_msisdn, ts, text FROM messages{condition} \
-             ORDER BY ts_us, message_id LIMIT ? OFFSET ?"
-        );
+        let (condition, args) = where_clause(&query.filter, None);
         let total = count(&tx, &query.filter, &condition, &args)?;
-        args.push(Value::Integer(query.limit.into()));
+
+        // One row more than the page tells whether a next page exists.
+        let (condition, mut args) = where_clause(&query.filter, query.after.as_ref());
+        args.push(Value::Integer(i64::from(query.limit) + 1));
         args.push(Value::Integer(
             i64::try_from(query.offset).unwrap_or(i64::MAX),
         ));
+        let sql = format!(
+            "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_us FROM messages{condition} \
+             ORDER BY ts_us, message_id LIMIT ? OFFSET ?"
+        );
         let mut statement = tx.prepare_cached(&sql).map_err(from_sqlite)?;
-        let data = statement
+        let mut rows = statement
             .query_map(params_from_iter(args), |row| {
-                Ok(StoredMessage {
-                    message_id: row.get(0)?,
-                    from: row.get(1)?,
-                    to: row.get(2)?,
-                    ts: row.get(3)?,
-                    text: row.get(4)?,
-                })
+                Ok((
+                    StoredMessage {
+                        message_id: row.get(0)?,
+                        from: row.get(1)?,
+                        to: row.get(2)?,
+                        ts: row.get(3)?,
+                        text: row.get(4)?,
+                    },
+                    row.get::<_, i64>(5)?,
+                ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(from_sqlite)?;
-        Ok(MessagePage { data, total })
+        let more = rows.len() > query.limit as usize;
+        rows.truncate(query.limit as usize);
+        let next = rows
+            .last()
+            .filter(|_| more)
+            .map(|(message, ts_us)| Position {
+                ts_us: *ts_us,
+                message_id: message.message_id.clone(),
+            });
+        Ok(MessagePage {
+            data: rows.into_iter().map(|(message, _)| message).collect(),
+            total,
+            next,
+        })
     }
 
     fn try_stats(&mut self) -> Result<Stats, StorageError> {
@@ -127,8 +147,9 @@ impl MessageReader for SqliteReader {
     }
 }
 
-/// ` WHERE ...` (or nothing) and its arguments, for the filters in `filter`.
-fn where_clause(filter: &MessageFilter) -> (String, Vec<Value>) {
+/// ` WHERE ...` (or nothing) and its arguments, for the filters in `filter` and, when given,
+/// only the rows after `after` in listing order.
+fn where_clause(filter: &MessageFilter, after: Option<&Position>) -> (String, Vec<Value>) {
     let mut conditions = Vec::new();
     let mut args = Vec::new();
     if let Some(from) = &filter.from {
@@ -142,6 +163,15 @@ fn where_clause(filter: &MessageFilter) -> (String, Vec<Value>) {
     if let Some(since) = &filter.since {
         conditions.push("ts_us >= ?");
         args.push(Value::Integer(since.micros()));
+    }
+    if let Some(until) = &filter.until {
+        conditions.push("ts_us < ?");
+        args.push(Value::Integer(until.micros()));
+    }
+    if let Some(after) = after {
+        conditions.push("(ts_us, message_id) > (?, ?)");
+        args.push(Value::Integer(after.ts_us));
+        args.push(Value::Text(after.message_id.clone()));
     }
     if let Some(q) = &filter.q {
         conditions.push("text_contains(text, ?)");
@@ -165,6 +195,7 @@ fn count(
             from: None,
             to: None,
             since: None,
+            until: None,
             q: None,
         } => conn.query_row(
             "SELECT message_count FROM message_totals WHERE id = 1",
@@ -175,6 +206,7 @@ fn count(
             from: Some(from),
             to: None,
             since: None,
+            until: None,
             q: None,
         } => conn
             .query_row(
