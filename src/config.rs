@@ -76,6 +76,12 @@ pub struct Config {
     /// `HEALTH_PROBE_INTERVAL_MS`: how often readiness re-checks the database.
     #[serde(default = "defaults::health_probe_interval_ms")]
     pub health_probe_interval_ms: u64,
+    /// `RETENTION_DAYS`: when set, messages whose `ts` is older are deleted in the background.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// `RETENTION_INTERVAL_SECS`: how often the retention sweep starts.
+    #[serde(default = "defaults::retention_interval_secs")]
+    pub retention_interval_secs: u64,
 }
 
 mod defaults {
@@ -110,6 +116,9 @@ mod defaults {
     }
     pub fn signature_tolerance_secs() -> u64 {
         300
+    }
+    pub fn retention_interval_secs() -> u64 {
+        60
     }
     pub fn client_timeout_secs() -> u64 {
         10
@@ -179,6 +188,14 @@ impl Config {
                 self.health_probe_interval_ms as usize,
             ),
             ("CLIENT_TIMEOUT_SECS", self.client_timeout_secs as usize),
+            (
+                "RETENTION_DAYS",
+                self.retention_days.map_or(1, |d| d as usize),
+            ),
+            (
+                "RETENTION_INTERVAL_SECS",
+                self.retention_interval_secs as usize,
+            ),
         ];
         for (name, value) in at_least_one {
             if value == 0 {
@@ -211,6 +228,22 @@ impl Config {
     pub fn health_probe_interval(&self) -> Duration {
         Duration::from_millis(self.health_probe_interval_ms)
     }
+
+    /// How long messages are kept and how often the sweep runs, when retention is on.
+    pub fn retention(&self) -> Option<Retention> {
+        self.retention_days.map(|days| Retention {
+            max_age: Duration::from_secs(u64::from(days) * 86_400),
+            interval: Duration::from_secs(self.retention_interval_secs),
+        })
+    }
+}
+
+/// The retention policy: delete messages whose `ts` is older than `max_age`, checking every
+/// `interval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub max_age: Duration,
+    pub interval: Duration,
 }
 
 /// Loads `.env` from the working directory when there is one; set variables are kept.
@@ -256,6 +289,20 @@ impl ServiceAddress {
             "::" | "[::]" => "::1",
             host => host,
         }
+    }
+}
+
+/// The part of the configuration the `export` and `import` commands need.
+#[derive(Debug, Deserialize)]
+pub struct DatabaseLocation {
+    #[serde(default = "defaults::database_url")]
+    pub database_url: DatabaseUrl,
+}
+
+impl DatabaseLocation {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        load_dot_env()?;
+        deserialize(std::env::vars())
     }
 }
 
@@ -375,6 +422,16 @@ pub const SETTINGS: &[Setting] = &[
         name: "X_SIGNATURE_TIMESTAMP",
         default: "off",
         meaning: "off, optional or required: replay protection for X-Signature senders",
+    },
+    Setting {
+        name: "RETENTION_DAYS",
+        default: "(unset)",
+        meaning: "when set, messages whose ts is older than this many days are deleted in the background",
+    },
+    Setting {
+        name: "RETENTION_INTERVAL_SECS",
+        default: "60",
+        meaning: "how often the retention sweep starts",
     },
     Setting {
         name: "API_TOKEN",

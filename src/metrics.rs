@@ -39,6 +39,7 @@ pub struct Metrics {
     pub store_commit_failures: IntCounter,
     pub database_ready: IntGauge,
     pub database_size_bytes: IntGauge,
+    pub retention_deleted: IntCounter,
 }
 
 impl Metrics {
@@ -114,6 +115,11 @@ impl Metrics {
                 "Bytes the database files take on disk",
             )
             .expect("valid metric"),
+            retention_deleted: IntCounter::new(
+                "retention_deleted_total",
+                "Messages deleted because they were older than RETENTION_DAYS",
+            )
+            .expect("valid metric"),
             registry,
         };
         for result in WEBHOOK_RESULTS {
@@ -124,7 +130,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.request_latency_ms.clone()),
             Box::new(self.webhook_requests.clone()),
@@ -136,6 +142,7 @@ impl Metrics {
             Box::new(self.store_commit_failures.clone()),
             Box::new(self.database_ready.clone()),
             Box::new(self.database_size_bytes.clone()),
+            Box::new(self.retention_deleted.clone()),
         ];
         for collector in collectors {
             self.registry

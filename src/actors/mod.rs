@@ -18,11 +18,13 @@ use actix::{Actor, Addr, Arbiter, MailboxError, SyncArbiter};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::config::Config;
-use crate::domain::{MessagePage, MessageQuery, NewMessage, Stats};
+use crate::domain::{
+    MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage, Position, Stats,
+};
 use crate::metrics::Metrics;
 use crate::storage::{InsertOutcome, Storage, StorageError, StorageErrorKind};
 use health::{GetReadiness, HealthActor, Readiness};
-use reader::{GetStats, ListMessages, ReaderActor};
+use reader::{GetStats, ListMessages, ReaderActor, ScanMessages};
 use store::{Drain, Ingest, StoreActor};
 
 /// The longest a query may wait for a reader before it is answered 503.
@@ -39,7 +41,12 @@ pub struct Actors {
 /// Starts every actor on `storage`. Must run inside an actix `System`.
 pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actors {
     let store_thread = Arbiter::new();
-    let store = StoreActor::new(storage.writer(), config.store_max_batch, metrics.clone());
+    let store = StoreActor::new(
+        storage.writer(),
+        config.store_max_batch,
+        config.retention(),
+        metrics.clone(),
+    );
     let store_addr = StoreActor::start_in_arbiter(&store_thread.handle(), |_| store);
 
     let readers: Vec<_> = (0..config.readers).map(|_| storage.reader()).collect();
@@ -145,6 +152,21 @@ impl ReaderPool {
                 .timeout(QUERY_TIMEOUT)
                 .await,
         )
+    }
+
+    /// The next `limit` messages of an export, after `after`.
+    pub async fn scan(
+        &self,
+        filter: MessageFilter,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<MessageSlice, StorageError> {
+        let scan = ScanMessages {
+            filter,
+            after,
+            limit,
+        };
+        flatten(self.addr.send(scan).timeout(QUERY_TIMEOUT).await)
     }
 
     pub async fn stats(&self) -> Result<Stats, StorageError> {

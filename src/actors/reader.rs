@@ -3,13 +3,22 @@
 
 use actix::{Actor, Handler, Message, SyncContext};
 
-use crate::domain::{MessagePage, MessageQuery, Stats};
+use crate::domain::{MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, Stats};
 use crate::storage::{MessageReader, StorageError};
 
 /// One page of `/messages`.
 #[derive(Message)]
 #[rtype(result = "Result<MessagePage, StorageError>")]
 pub struct ListMessages(pub MessageQuery);
+
+/// The next slice of an export.
+#[derive(Message)]
+#[rtype(result = "Result<MessageSlice, StorageError>")]
+pub struct ScanMessages {
+    pub filter: MessageFilter,
+    pub after: Option<Position>,
+    pub limit: usize,
+}
 
 /// The `/stats` aggregates.
 #[derive(Message)]
@@ -35,6 +44,14 @@ impl Handler<ListMessages> for ReaderActor {
 
     fn handle(&mut self, msg: ListMessages, _: &mut Self::Context) -> Self::Result {
         self.reader.list(&msg.0)
+    }
+}
+
+impl Handler<ScanMessages> for ReaderActor {
+    type Result = Result<MessageSlice, StorageError>;
+
+    fn handle(&mut self, msg: ScanMessages, _: &mut Self::Context) -> Self::Result {
+        self.reader.scan(&msg.filter, msg.after.as_ref(), msg.limit)
     }
 }
 

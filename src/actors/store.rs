@@ -11,7 +11,9 @@ use std::time::Instant;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use crate::config::Retention;
 use crate::domain::NewMessage;
+use crate::domain::timestamp::now_micros;
 use crate::metrics::Metrics;
 use crate::storage::{InsertOutcome, MessageWriter, ProbeReport, StorageError};
 
@@ -35,6 +37,11 @@ struct Flush;
 #[rtype(result = "Result<ProbeReport, StorageError>")]
 pub struct ProbeWritable;
 
+/// Delete one more slice of expired messages.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Expire;
+
 /// Commit what is pending and stop.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -48,6 +55,7 @@ struct Pending {
 pub struct StoreActor {
     writer: Box<dyn MessageWriter>,
     max_batch: usize,
+    retention: Option<Retention>,
     metrics: Metrics,
     batch: Vec<NewMessage>,
     waiting: Vec<Pending>,
@@ -55,10 +63,16 @@ pub struct StoreActor {
 }
 
 impl StoreActor {
-    pub fn new(writer: Box<dyn MessageWriter>, max_batch: usize, metrics: Metrics) -> Self {
+    pub fn new(
+        writer: Box<dyn MessageWriter>,
+        max_batch: usize,
+        retention: Option<Retention>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             writer,
             max_batch,
+            retention,
             metrics,
             batch: Vec::with_capacity(max_batch),
             waiting: Vec::with_capacity(max_batch),
@@ -99,6 +113,13 @@ impl StoreActor {
 impl Actor for StoreActor {
     type Context = Context<Self>;
 
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(retention) = self.retention {
+            ctx.notify(Expire);
+            ctx.run_interval(retention.interval, |_, ctx| ctx.notify(Expire));
+        }
+    }
+
     fn stopping(&mut self, _: &mut Self::Context) -> actix::Running {
         self.flush();
         actix::Running::Stop
@@ -129,6 +150,32 @@ impl Handler<Flush> for StoreActor {
     fn handle(&mut self, _: Flush, _: &mut Self::Context) {
         self.flush_queued = false;
         self.flush();
+    }
+}
+
+/// Expired messages deleted per transaction: small enough that ingest batches, which queue
+/// behind each slice, barely wait.
+const EXPIRE_SLICE: usize = 1000;
+
+impl Handler<Expire> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Expire, ctx: &mut Self::Context) {
+        let Some(retention) = self.retention else {
+            return;
+        };
+        let max_age = i64::try_from(retention.max_age.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = now_micros().saturating_sub(max_age);
+        match self.writer.delete_before(cutoff, EXPIRE_SLICE) {
+            Ok(deleted) => {
+                self.metrics.retention_deleted.inc_by(deleted as u64);
+                if deleted == EXPIRE_SLICE {
+                    // More to delete: continue after whatever ingest is waiting.
+                    ctx.notify(Expire);
+                }
+            }
+            Err(error) => tracing::error!(error = %error, "deleting expired messages failed"),
+        }
     }
 }
 

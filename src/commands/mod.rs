@@ -1,6 +1,10 @@
 //! One module per command of the binary.
 
+mod database;
+pub mod export;
 pub mod healthcheck;
+pub mod import;
+mod progress;
 pub mod serve;
 pub mod sign;
 

@@ -47,7 +47,28 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 impl NewMessage {
     /// Parses and validates a request body, listing every problem found.
     pub fn from_json(body: &[u8]) -> Result<Self, Vec<FieldError>> {
-        let raw = parse_object(body)?;
+        Self::validate(parse_object(body)?)
+    }
+
+    /// Validates the five fields read from elsewhere (an older database), with the same rules
+    /// as a request body; `Value::Null` stands for SQL `NULL`.
+    pub fn from_fields(
+        message_id: Value,
+        from: Value,
+        to: Value,
+        ts: Value,
+        text: Value,
+    ) -> Result<Self, Vec<FieldError>> {
+        Self::validate(RawMessage {
+            message_id: Some(message_id),
+            from: Some(from),
+            to: Some(to),
+            ts: Some(ts),
+            text: Some(text),
+        })
+    }
+
+    fn validate(raw: RawMessage) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let message_id = required_string(raw.message_id, "message_id", &mut errors)
             .and_then(|id| non_empty(id, "message_id", &mut errors));

@@ -6,14 +6,14 @@ pub mod message;
 pub mod msisdn;
 pub mod query;
 pub mod search;
-pub mod stats;
 pub mod timestamp;
 pub mod validation;
+pub mod views;
 
 pub use cursor::{CursorCodec, Position};
 pub use message::NewMessage;
 pub use query::{MessageFilter, MessageQuery};
 pub use search::TextSearch;
-pub use stats::{MessagePage, SenderCount, Stats, StoredMessage};
 pub use timestamp::Timestamp;
 pub use validation::FieldError;
+pub use views::{MessagePage, MessageSlice, SenderCount, Stats, StoredMessage};

@@ -44,22 +44,7 @@ impl MessageQuery {
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         cursors: &CursorCodec,
     ) -> Result<Self, Vec<FieldError>> {
-        let mut raw = RawQuery::default();
-        for (name, value) in pairs {
-            let slot = match name {
-                "limit" => &mut raw.limit,
-                "offset" => &mut raw.offset,
-                "from" => &mut raw.from,
-                "to" => &mut raw.to,
-                "since" => &mut raw.since,
-                "until" => &mut raw.until,
-                "cursor" => &mut raw.cursor,
-                "q" => &mut raw.q,
-                _ => continue,
-            };
-            *slot = Some(value);
-        }
-
+        let raw = RawQuery::collect(pairs);
         let mut errors = Vec::new();
         let limit = raw.limit.map_or(Some(DEFAULT_LIMIT.into()), |v| {
             bounded_int(v, "limit", 1, Some(MAX_LIMIT.into()), &mut errors)
@@ -67,22 +52,7 @@ impl MessageQuery {
         let offset = raw
             .offset
             .map_or(Some(0), |v| bounded_int(v, "offset", 0, None, &mut errors));
-        let from = raw.from.and_then(|v| msisdn_param(v, "from", &mut errors));
-        let to = raw.to.and_then(|v| msisdn_param(v, "to", &mut errors));
-        let since = raw
-            .since
-            .and_then(|v| timestamp_param(v, "since", &mut errors));
-        let until = raw
-            .until
-            .and_then(|v| timestamp_param(v, "until", &mut errors));
-        let q = raw.q.filter(|q| !q.is_empty()).map(str::to_owned);
-        let filter = MessageFilter {
-            from,
-            to,
-            since,
-            until,
-            q,
-        };
+        let filter = raw.filter(&mut errors);
         let after = raw.cursor.and_then(|cursor| {
             if offset.is_some_and(|offset| offset > 0) {
                 errors.push(FieldError::new(
@@ -116,6 +86,23 @@ impl MessageQuery {
     }
 }
 
+impl MessageFilter {
+    /// Builds just the filters (`from`, `to`, `since`, `until`, `q`) from decoded pairs, as
+    /// exports take them; other names are ignored.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let filter = RawQuery::collect(pairs).filter(&mut errors);
+        if errors.is_empty() {
+            Ok(filter)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The recognised parameters, before validation; the last of repeated ones wins.
 #[derive(Default)]
 struct RawQuery<'a> {
     limit: Option<&'a str>,
@@ -126,6 +113,37 @@ struct RawQuery<'a> {
     until: Option<&'a str>,
     cursor: Option<&'a str>,
     q: Option<&'a str>,
+}
+
+impl<'a> RawQuery<'a> {
+    fn collect(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut raw = Self::default();
+        for (name, value) in pairs {
+            let slot = match name {
+                "limit" => &mut raw.limit,
+                "offset" => &mut raw.offset,
+                "from" => &mut raw.from,
+                "to" => &mut raw.to,
+                "since" => &mut raw.since,
+                "until" => &mut raw.until,
+                "cursor" => &mut raw.cursor,
+                "q" => &mut raw.q,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        raw
+    }
+
+    fn filter(&self, errors: &mut Vec<FieldError>) -> MessageFilter {
+        MessageFilter {
+            from: self.from.and_then(|v| msisdn_param(v, "from", errors)),
+            to: self.to.and_then(|v| msisdn_param(v, "to", errors)),
+            since: self.since.and_then(|v| timestamp_param(v, "since", errors)),
+            until: self.until.and_then(|v| timestamp_param(v, "until", errors)),
+            q: self.q.filter(|q| !q.is_empty()).map(str::to_owned),
+        }
+    }
 }
 
 fn bounded_int(

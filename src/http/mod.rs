@@ -17,6 +17,7 @@ use crate::error::ApiError;
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(webhook::receive)
         .service(messages::list)
+        .service(messages::export)
         .service(messages::stats)
         .service(health::live)
         .service(health::ready)
@@ -24,6 +25,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     for (path, allow) in [
         ("/webhook", "POST"),
         ("/messages", "GET"),
+        ("/messages/export", "GET"),
         ("/stats", "GET"),
         ("/health/live", "GET"),
         ("/health/ready", "GET"),

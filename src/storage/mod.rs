@@ -8,7 +8,9 @@ pub mod sqlite;
 
 use std::fmt;
 
-use crate::domain::{MessagePage, MessageQuery, NewMessage, Stats};
+use crate::domain::{
+    MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage, Position, Stats,
+};
 
 /// What storing one message did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +19,24 @@ pub enum InsertOutcome {
     Created,
     /// A row with this `message_id` already existed (or came earlier in the same batch).
     Duplicate,
+}
+
+/// A message to import, and when it was first received when that is known.
+pub struct ImportRow {
+    pub message: NewMessage,
+    pub received_at: Option<String>,
+}
+
+/// Stops an import: the source turned out to be unfit (an invalid record, say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportAborted;
+
+/// What an import did; `inserted` and `duplicates` count committed rows only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub aborted: bool,
 }
 
 /// What a successful [`MessageWriter::probe`] saw.
@@ -32,6 +52,21 @@ pub trait MessageWriter: Send {
     /// When this returns `Ok`, every `Created` row is on disk; on `Err`, nothing was stored.
     fn insert_batch(&mut self, batch: &[NewMessage]) -> Result<Vec<InsertOutcome>, StorageError>;
 
+    /// Stores `rows` in one transaction (all or nothing), or in one per `commit_every` rows when
+    /// given; duplicates are skipped and counted. An `Err(ImportAborted)` item rolls back the
+    /// open transaction and ends the import (`aborted` in the report). `progress` hears the rows
+    /// done so far.
+    fn import(
+        &mut self,
+        rows: &mut dyn Iterator<Item = Result<ImportRow, ImportAborted>>,
+        commit_every: Option<usize>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportReport, StorageError>;
+
+    /// Deletes up to `limit` of the messages whose `ts` is before `cutoff_us`, oldest first, in
+    /// one short transaction; returns how many went.
+    fn delete_before(&mut self, cutoff_us: i64, limit: usize) -> Result<usize, StorageError>;
+
     /// Proves the store is reachable, has its schema and takes a durable write.
     fn probe(&mut self) -> Result<ProbeReport, StorageError>;
 }
@@ -40,6 +75,15 @@ pub trait MessageWriter: Send {
 pub trait MessageReader: Send {
     /// One page of messages matching the query, and how many match in all.
     fn list(&mut self, query: &MessageQuery) -> Result<MessagePage, StorageError>;
+
+    /// Up to `limit` messages matching `filter`, in listing order, after `after`; for exports,
+    /// which walk the whole listing slice by slice without counting it.
+    fn scan(
+        &mut self,
+        filter: &MessageFilter,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<MessageSlice, StorageError>;
 
     /// Aggregates over all stored messages.
     fn stats(&mut self) -> Result<Stats, StorageError>;

@@ -26,7 +26,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app; `overrides` are extra environment-style settings.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    spawn_app_at(tempfile::tempdir().expect("a temporary folder"), overrides).await
+}
+
+/// Starts the app on `dir/data/app.db`, which may already hold data.
+pub async fn spawn_app_at(dir: tempfile::TempDir, overrides: &[(&str, &str)]) -> TestApp {
     let db_path = dir.path().join("data/app.db");
     let mut vars = vec![
         ("WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),

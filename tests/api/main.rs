@@ -3,6 +3,7 @@
 
 mod binary;
 mod commands;
+mod data;
 mod helpers;
 
 mod health;

@@ -5,6 +5,7 @@
 //! removed or replaced underneath the service is noticed at once instead of writes going to an
 //! unlinked file that no restart would find.
 
+pub mod legacy;
 mod reader;
 mod writer;
 
@@ -52,6 +53,13 @@ impl SqliteStorage {
             .map_err(from_sqlite)?;
         conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
         Ok(Self { path })
+    }
+
+    /// Uses an existing database, applying the schema; never creates one.
+    pub fn open_existing(path: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let path = path.into();
+        FileIdentity::of(&path)?;
+        Self::initialize(path)
     }
 
     pub fn path(&self) -> &Path {

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 
 use super::{BUSY_TIMEOUT_MS, TrackedConnection, from_sqlite};
 use crate::domain::{
-    MessageFilter, MessagePage, MessageQuery, Position, SenderCount, Stats, StoredMessage,
-    TextSearch,
+    MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
+    StoredMessage, TextSearch,
 };
 use crate::storage::{MessageReader, StorageError};
 
@@ -32,49 +32,29 @@ impl SqliteReader {
     fn try_list(&mut self, query: &MessageQuery) -> Result<MessagePage, StorageError> {
         let conn = self.connection.get()?;
         let tx = conn.transaction().map_err(from_sqlite)?;
-        let (condition, args) = where_clause(&query.filter, None);
-        let total = count(&tx, &query.filter, &condition, &args)?;
-
-        // One row more than the page tells whether a next page exists.
-        let (condition, mut args) = where_clause(&query.filter, query.after.as_ref());
-        args.push(Value::Integer(i64::from(query.limit) + 1));
-        args.push(Value::Integer(
-            i64::try_from(query.offset).unwrap_or(i64::MAX),
-        ));
-        let sql = format!(
-            "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_us FROM messages{condition} \
-             ORDER BY ts_us, message_id LIMIT ? OFFSET ?"
-        );
-        let mut statement = tx.prepare_cached(&sql).map_err(from_sqlite)?;
-        let mut rows = statement
-            .query_map(params_from_iter(args), |row| {
-                Ok((
-                    StoredMessage {
-                        message_id: row.get(0)?,
-                        from: row.get(1)?,
-                        to: row.get(2)?,
-                        ts: row.get(3)?,
-                        text: row.get(4)?,
-                    },
-                    row.get::<_, i64>(5)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(from_sqlite)?;
-        let more = rows.len() > query.limit as usize;
-        rows.truncate(query.limit as usize);
-        let next = rows
-            .last()
-            .filter(|_| more)
-            .map(|(message, ts_us)| Position {
-                ts_us: *ts_us,
-                message_id: message.message_id.clone(),
-            });
+        let total = count(&tx, &query.filter)?;
+        let slice = select(
+            &tx,
+            &query.filter,
+            query.after.as_ref(),
+            query.limit as usize,
+            query.offset,
+        )?;
         Ok(MessagePage {
-            data: rows.into_iter().map(|(message, _)| message).collect(),
+            data: slice.messages,
             total,
-            next,
+            next: slice.next,
         })
+    }
+
+    fn try_scan(
+        &mut self,
+        filter: &MessageFilter,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<MessageSlice, StorageError> {
+        let conn = self.connection.get()?;
+        select(conn, filter, after, limit, 0)
     }
 
     fn try_stats(&mut self) -> Result<Stats, StorageError> {
@@ -138,6 +118,19 @@ impl MessageReader for SqliteReader {
         result
     }
 
+    fn scan(
+        &mut self,
+        filter: &MessageFilter,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<MessageSlice, StorageError> {
+        let result = self.try_scan(filter, after, limit);
+        if result.is_err() {
+            self.connection.reset();
+        }
+        result
+    }
+
     fn stats(&mut self) -> Result<Stats, StorageError> {
         let result = self.try_stats();
         if result.is_err() {
@@ -183,13 +176,59 @@ fn where_clause(filter: &MessageFilter, after: Option<&Position>) -> (String, Ve
     (format!(" WHERE {}", conditions.join(" AND ")), args)
 }
 
-/// The number of rows matching `filter`, from the aggregates when they answer it exactly.
-fn count(
+/// Up to `limit` rows matching `filter` in listing order, after `after` and then `offset` rows,
+/// and the position of the last one when more follow.
+fn select(
     conn: &Connection,
     filter: &MessageFilter,
-    condition: &str,
-    args: &[Value],
-) -> Result<u64, StorageError> {
+    after: Option<&Position>,
+    limit: usize,
+    offset: u64,
+) -> Result<MessageSlice, StorageError> {
+    // One row more than asked for tells whether more follow.
+    let (condition, mut args) = where_clause(filter, after);
+    args.push(Value::Integer(
+        i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
+    ));
+    args.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
+    let sql = format!(
+        "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_us FROM messages{condition} \
+         ORDER BY ts_us, message_id LIMIT ? OFFSET ?"
+    );
+    let mut statement = conn.prepare_cached(&sql).map_err(from_sqlite)?;
+    let mut rows = statement
+        .query_map(params_from_iter(args), |row| {
+            Ok((
+                StoredMessage {
+                    message_id: row.get(0)?,
+                    from: row.get(1)?,
+                    to: row.get(2)?,
+                    ts: row.get(3)?,
+                    text: row.get(4)?,
+                },
+                row.get::<_, i64>(5)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(from_sqlite)?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = rows
+        .last()
+        .filter(|_| more)
+        .map(|(message, ts_us)| Position {
+            ts_us: *ts_us,
+            message_id: message.message_id.clone(),
+        });
+    Ok(MessageSlice {
+        messages: rows.into_iter().map(|(message, _)| message).collect(),
+        next,
+    })
+}
+
+/// The number of rows matching `filter`, from the aggregates when they answer it exactly.
+fn count(conn: &Connection, filter: &MessageFilter) -> Result<u64, StorageError> {
+    let (condition, args) = where_clause(filter, None);
     let total: i64 = match filter {
         MessageFilter {
             from: None,

@@ -7,11 +7,22 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use super::{BUSY_TIMEOUT_MS, SCHEMA, TrackedConnection, from_sqlite};
 use crate::domain::NewMessage;
 use crate::domain::timestamp::{format_micros, now_micros};
-use crate::storage::{InsertOutcome, MessageWriter, ProbeReport, StorageError};
+use crate::storage::{
+    ImportAborted, ImportReport, ImportRow, InsertOutcome, MessageWriter, ProbeReport, StorageError,
+};
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (message_id, from_msisdn, to_msisdn, ts, ts_us, text, created_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (message_id) DO NOTHING";
+
+/// The oldest messages by `ts`, a bounded number at a time, so each transaction stays short.
+const DELETE_BEFORE: &str = "DELETE FROM messages WHERE rowid IN \
+     (SELECT rowid FROM messages WHERE ts_us < ?1 ORDER BY ts_us LIMIT ?2)";
+
+/// Page cache of the writer connection, in KiB (negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = -65_536;
+/// Page cache while importing, in KiB.
+const IMPORT_CACHE_KIB: i64 = -1_048_576;
 
 const TOUCH_HEALTH_PROBE: &str = "UPDATE health_probe SET probed_at = ?1 WHERE id = 1";
 
@@ -33,28 +44,13 @@ impl SqliteWriter {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(from_sqlite)?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        {
+        let outcomes = {
             let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
-            for m in batch {
-                let changed = insert
-                    .execute(params![
-                        m.message_id,
-                        m.from,
-                        m.to,
-                        m.ts.as_str(),
-                        m.ts.micros(),
-                        m.text,
-                        created_at
-                    ])
-                    .map_err(from_sqlite)?;
-                outcomes.push(if changed == 1 {
-                    InsertOutcome::Created
-                } else {
-                    InsertOutcome::Duplicate
-                });
-            }
-        }
+            batch
+                .iter()
+                .map(|m| insert_one(&mut insert, m, &created_at))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         if outcomes.contains(&InsertOutcome::Created) {
             tx.commit().map_err(from_sqlite)?;
         } else {
@@ -62,6 +58,68 @@ impl SqliteWriter {
             tx.rollback().map_err(from_sqlite)?;
         }
         Ok(outcomes)
+    }
+
+    fn try_import(
+        &mut self,
+        rows: &mut dyn Iterator<Item = Result<ImportRow, ImportAborted>>,
+        commit_every: Option<usize>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportReport, StorageError> {
+        let conn = self.connection.get()?;
+        // A bulk load touches far more pages than a batch; a large cache keeps them in memory
+        // until the commit.
+        conn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)
+            .map_err(from_sqlite)?;
+        let now = format_micros(now_micros());
+        let mut report = ImportReport::default();
+        let mut rows = rows.peekable();
+        while !report.aborted && rows.peek().is_some() {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(from_sqlite)?;
+            let mut chunk = ImportReport::default();
+            {
+                let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
+                for row in rows.by_ref().take(commit_every.unwrap_or(usize::MAX)) {
+                    let Ok(row) = row else {
+                        chunk.aborted = true;
+                        break;
+                    };
+                    let received_at = row.received_at.as_deref().unwrap_or(&now);
+                    match insert_one(&mut insert, &row.message, received_at)? {
+                        InsertOutcome::Created => chunk.inserted += 1,
+                        InsertOutcome::Duplicate => chunk.duplicates += 1,
+                    }
+                    let done =
+                        report.inserted + report.duplicates + chunk.inserted + chunk.duplicates;
+                    if done % 10_000 == 0 {
+                        progress(done);
+                    }
+                }
+            }
+            if chunk.aborted {
+                tx.rollback().map_err(from_sqlite)?;
+                report.aborted = true;
+            } else {
+                tx.commit().map_err(from_sqlite)?;
+                report.inserted += chunk.inserted;
+                report.duplicates += chunk.duplicates;
+                progress(report.inserted + report.duplicates);
+            }
+        }
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+            .map_err(from_sqlite)?;
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .map_err(from_sqlite)?;
+        Ok(report)
+    }
+
+    fn try_delete_before(&mut self, cutoff_us: i64, limit: usize) -> Result<usize, StorageError> {
+        let conn = self.connection.get()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        conn.execute(DELETE_BEFORE, params![cutoff_us, limit])
+            .map_err(from_sqlite)
     }
 
     fn try_probe(&mut self) -> Result<ProbeReport, StorageError> {
@@ -74,9 +132,54 @@ impl SqliteWriter {
     }
 }
 
+/// Inserts one message unless its `message_id` is already stored.
+fn insert_one(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    m: &NewMessage,
+    created_at: &str,
+) -> Result<InsertOutcome, StorageError> {
+    let changed = insert
+        .execute(params![
+            m.message_id,
+            m.from,
+            m.to,
+            m.ts.as_str(),
+            m.ts.micros(),
+            m.text,
+            created_at
+        ])
+        .map_err(from_sqlite)?;
+    Ok(if changed == 1 {
+        InsertOutcome::Created
+    } else {
+        InsertOutcome::Duplicate
+    })
+}
+
 impl MessageWriter for SqliteWriter {
     fn insert_batch(&mut self, batch: &[NewMessage]) -> Result<Vec<InsertOutcome>, StorageError> {
         let result = self.try_insert(batch);
+        if result.is_err() {
+            self.connection.reset();
+        }
+        result
+    }
+
+    fn import(
+        &mut self,
+        rows: &mut dyn Iterator<Item = Result<ImportRow, ImportAborted>>,
+        commit_every: Option<usize>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<ImportReport, StorageError> {
+        let result = self.try_import(rows, commit_every, progress);
+        if result.is_err() {
+            self.connection.reset();
+        }
+        result
+    }
+
+    fn delete_before(&mut self, cutoff_us: i64, limit: usize) -> Result<usize, StorageError> {
+        let result = self.try_delete_before(cutoff_us, limit);
         if result.is_err() {
             self.connection.reset();
         }
@@ -100,6 +203,8 @@ fn open_writer(path: &Path) -> Result<Connection, StorageError> {
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(from_sqlite)?;
     conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(from_sqlite)?;
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
         .map_err(from_sqlite)?;
     conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
     Ok(conn)

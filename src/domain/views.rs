@@ -14,12 +14,27 @@ pub struct StoredMessage {
     pub text: Option<String>,
 }
 
+impl StoredMessage {
+    /// Appends the message as one NDJSON line: the contract's field names, then `\n`.
+    pub fn write_ndjson(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(&mut *out, self).expect("a message always serializes");
+        out.push(b'\n');
+    }
+}
+
 /// One page of messages and the number of all rows matching the filters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessagePage {
     pub data: Vec<StoredMessage>,
     pub total: u64,
     /// Where the next page starts; `None` on the last page.
+    pub next: Option<Position>,
+}
+
+/// A run of messages in listing order, and where the next run starts (`None` at the end).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageSlice {
+    pub messages: Vec<StoredMessage>,
     pub next: Option<Position>,
 }
 

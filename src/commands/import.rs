@@ -1,0 +1,237 @@
+//! `import`: loads messages from an NDJSON file (as `export` writes them, or as senders POST
+//! them) or from the SQLite database of the original Python service, with the same validation
+//! as `/webhook`.
+//!
+//! The source is read once, so a pipe works as well as a file: a reading thread validates each
+//! record and hands the valid ones to the writer. Storing is one transaction, so unless
+//! `--skip-invalid` is given, the first invalid record rolls everything back (reading goes on, so
+//! every problem is reported with its line or row); `--commit-every N` asks for smaller
+//! transactions instead (to import beside a running service). Duplicates are skipped and counted.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use super::{database, fail, progress};
+use crate::domain::{FieldError, NewMessage};
+use crate::storage::sqlite::legacy::{LegacyMessages, LegacyRow};
+use crate::storage::{ImportAborted, ImportRow, Storage};
+
+/// How many invalid records are described before the rest are only counted.
+const SHOWN_PROBLEMS: usize = 50;
+
+/// Where the messages come from.
+pub enum Source {
+    Ndjson(PathBuf),
+    LegacySqlite(PathBuf),
+}
+
+/// A record of the source: its line (NDJSON) or row (SQLite) number and the validated message,
+/// or why the source could not be read further.
+type Record = Result<(u64, Result<ImportRow, Vec<FieldError>>), String>;
+
+pub fn run(source: Source, skip_invalid: bool, commit_every: Option<usize>) -> ExitCode {
+    let started = Instant::now();
+    let (records, place) = match open(&source) {
+        Ok(opened) => opened,
+        Err(error) => return fail(error),
+    };
+    let storage = match database::open_or_create() {
+        Ok(storage) => storage,
+        Err(error) => return fail(error),
+    };
+    let mut writer = storage.writer();
+    let bar = progress::rows("import", None);
+
+    let (to_writer, from_reader) = sync_channel::<Result<ImportRow, ImportAborted>>(10_000);
+    let (checked, stored) = std::thread::scope(|scope| {
+        let reading = scope.spawn(move || {
+            let mut checked = Checked::default();
+            let mut sending = true;
+            for record in records {
+                let (number, record) = match record {
+                    Ok(record) => record,
+                    Err(error) => {
+                        // A source that breaks off must not leave a partial import behind.
+                        checked.read_error = Some(error);
+                        if sending {
+                            let _ = to_writer.send(Err(ImportAborted));
+                        }
+                        break;
+                    }
+                };
+                let item = match record {
+                    Ok(row) => {
+                        checked.valid += 1;
+                        Ok(row)
+                    }
+                    Err(errors) => {
+                        checked.note(number, errors);
+                        if skip_invalid {
+                            continue;
+                        }
+                        Err(ImportAborted)
+                    }
+                };
+                let stops = item.is_err();
+                // Once the writer is done (aborted or failed), only validation goes on.
+                sending = sending && to_writer.send(item).is_ok() && !stops;
+            }
+            checked
+        });
+        let stored = writer.import(&mut from_reader.into_iter(), commit_every, &mut |done| {
+            bar.set_position(done)
+        });
+        (
+            reading.join().expect("the reading thread does not panic"),
+            stored,
+        )
+    });
+    bar.finish_and_clear();
+
+    checked.report(place);
+    let report = match stored {
+        Ok(report) => report,
+        Err(error) => return fail(format!("import failed: {error}")),
+    };
+    if let Some(error) = &checked.read_error {
+        return fail(format!(
+            "cannot read the source: {error}; nothing was imported"
+        ));
+    }
+    if report.aborted {
+        return fail(format!(
+            "{} invalid record(s); nothing was imported (pass --skip-invalid to import the {} valid ones)",
+            checked.invalid, checked.valid
+        ));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "imported {} new message(s), skipped {} duplicate(s) and {} invalid record(s) in {seconds:.1} s ({:.0} rows/s)",
+        report.inserted,
+        report.duplicates,
+        checked.invalid,
+        (report.inserted + report.duplicates) as f64 / seconds.max(1e-9)
+    );
+    ExitCode::SUCCESS
+}
+
+/// What validation found.
+#[derive(Default)]
+struct Checked {
+    valid: u64,
+    invalid: u64,
+    problems: Vec<(u64, Vec<FieldError>)>,
+    read_error: Option<String>,
+}
+
+impl Checked {
+    fn note(&mut self, number: u64, errors: Vec<FieldError>) {
+        self.invalid += 1;
+        if self.problems.len() < SHOWN_PROBLEMS {
+            self.problems.push((number, errors));
+        }
+    }
+
+    fn report(&self, place: &str) {
+        for (number, errors) in &self.problems {
+            for error in errors {
+                let field = error.loc.0.get(1).copied().unwrap_or("record");
+                eprintln!("{place} {number}: {field}: {} ({})", error.msg, error.kind);
+            }
+        }
+        let unshown = self.invalid.saturating_sub(self.problems.len() as u64);
+        if unshown > 0 {
+            eprintln!("... and {unshown} more invalid record(s)");
+        }
+    }
+}
+
+/// The records of the source, and what a record's number counts ("line" or "row").
+fn open(
+    source: &Source,
+) -> Result<(Box<dyn Iterator<Item = Record> + Send>, &'static str), String> {
+    match source {
+        Source::Ndjson(path) => {
+            let file =
+                File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            Ok((
+                Box::new(ndjson_records(BufReader::with_capacity(1 << 20, file))),
+                "line",
+            ))
+        }
+        Source::LegacySqlite(path) => Ok((Box::new(legacy_records(open_legacy(path)?)), "row")),
+    }
+}
+
+fn ndjson_records(mut lines: impl BufRead + Send) -> impl Iterator<Item = Record> + Send {
+    let mut line = Vec::new();
+    let mut number = 0;
+    std::iter::from_fn(move || {
+        loop {
+            line.clear();
+            number += 1;
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) => return None,
+                Ok(_) if line.iter().all(u8::is_ascii_whitespace) => continue,
+                Ok(_) => {
+                    let record = NewMessage::from_json(&line).map(|message| ImportRow {
+                        message,
+                        received_at: None,
+                    });
+                    return Some(Ok((number, record)));
+                }
+                Err(error) => return Some(Err(error.to_string())),
+            }
+        }
+    })
+    .fuse()
+}
+
+fn legacy_records(rows: LegacyMessages) -> impl Iterator<Item = Record> + Send {
+    let mut failed = false;
+    rows.map_while(move |row| {
+        if failed {
+            return None;
+        }
+        Some(match row {
+            Ok(LegacyRow {
+                rowid,
+                message_id,
+                from,
+                to,
+                ts,
+                text,
+                created_at,
+            }) => {
+                let record =
+                    NewMessage::from_fields(message_id, from, to, ts, text).map(|message| {
+                        ImportRow {
+                            message,
+                            received_at: created_at,
+                        }
+                    });
+                Ok((rowid.unsigned_abs(), record))
+            }
+            Err(error) => {
+                failed = true;
+                Err(error.to_string())
+            }
+        })
+    })
+}
+
+fn open_legacy(path: &Path) -> Result<LegacyMessages, String> {
+    if !path.exists() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    LegacyMessages::open(path).map_err(|e| {
+        format!(
+            "{} has no readable messages(message_id, from_msisdn, to_msisdn, ts, text, created_at) table: {e}",
+            path.display()
+        )
+    })
+}
