@@ -3,6 +3,7 @@
 -- Environment (read in every Lua state wrk creates):
 --   BENCH_BODIES      file of `signature<TAB>body` lines, loaded in init(), before the timed
 --                     window when wrk runs one thread (wrk starts timing after thread 0's init)
+--   BENCH_BODY_LIMIT  load at most this many lines of it (default: all)
 --   BENCH_RESULT      file done() writes the outcome to (one JSON object)
 --   BENCH_DUP_EVERY   0: every request sends a new body. N > 0: every N-th request resends a
 --                     body already sent in this run (2 means half the requests are duplicates)
@@ -33,7 +34,11 @@ end
 
 function init(args)
    local path = os.getenv("BENCH_BODIES")
+   local limit = tonumber(os.getenv("BENCH_BODY_LIMIT") or "") or math.huge
    for line in io.lines(path) do
+      if body_count >= limit then
+         break
+      end
       local tab = line:find("\t", 1, true)
       body_count = body_count + 1
       signatures[body_count] = line:sub(1, tab - 1)
