@@ -5,6 +5,7 @@
 //! removed or replaced underneath the service is noticed at once instead of writes going to an
 //! unlinked file that no restart would find.
 
+mod aggregates;
 pub mod legacy;
 mod reader;
 mod writer;

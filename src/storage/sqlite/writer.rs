@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
+use super::aggregates::CountChanges;
 use super::{BUSY_TIMEOUT_MS, SCHEMA, TrackedConnection, from_sqlite};
 use crate::domain::NewMessage;
 use crate::domain::timestamp::{format_micros, now_micros};
@@ -17,7 +18,10 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages \
 
 /// The oldest messages by `ts`, a bounded number at a time, so each transaction stays short.
 const DELETE_BEFORE: &str = "DELETE FROM messages WHERE rowid IN \
-     (SELECT rowid FROM messages WHERE ts_us < ?1 ORDER BY ts_us LIMIT ?2)";
+     (SELECT rowid FROM messages WHERE ts_us < ?1 ORDER BY ts_us LIMIT ?2) RETURNING from_msisdn";
+
+/// During an import, aggregate changes are written once this many senders are pending.
+const MAX_PENDING_SENDERS: usize = 100_000;
 
 /// Page cache of the writer connection, in KiB (negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = -65_536;
@@ -44,14 +48,16 @@ impl SqliteWriter {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(from_sqlite)?;
+        let mut counts = CountChanges::default();
         let outcomes = {
             let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
             batch
                 .iter()
-                .map(|m| insert_one(&mut insert, m, &created_at))
+                .map(|m| insert_one(&mut insert, m, &created_at, &mut counts))
                 .collect::<Result<Vec<_>, _>>()?
         };
         if outcomes.contains(&InsertOutcome::Created) {
+            counts.apply(&tx)?;
             tx.commit().map_err(from_sqlite)?;
         } else {
             // Only duplicates: nothing changed, so nothing needs to reach the disk.
@@ -79,6 +85,7 @@ impl SqliteWriter {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(from_sqlite)?;
             let mut chunk = ImportReport::default();
+            let mut counts = CountChanges::default();
             {
                 let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
                 for row in rows.by_ref().take(commit_every.unwrap_or(usize::MAX)) {
@@ -87,9 +94,12 @@ impl SqliteWriter {
                         break;
                     };
                     let received_at = row.received_at.as_deref().unwrap_or(&now);
-                    match insert_one(&mut insert, &row.message, received_at)? {
+                    match insert_one(&mut insert, &row.message, received_at, &mut counts)? {
                         InsertOutcome::Created => chunk.inserted += 1,
                         InsertOutcome::Duplicate => chunk.duplicates += 1,
+                    }
+                    if counts.senders() >= MAX_PENDING_SENDERS {
+                        counts.apply(&tx)?;
                     }
                     let done =
                         report.inserted + report.duplicates + chunk.inserted + chunk.duplicates;
@@ -102,6 +112,7 @@ impl SqliteWriter {
                 tx.rollback().map_err(from_sqlite)?;
                 report.aborted = true;
             } else {
+                counts.apply(&tx)?;
                 tx.commit().map_err(from_sqlite)?;
                 report.inserted += chunk.inserted;
                 report.duplicates += chunk.duplicates;
@@ -117,9 +128,29 @@ impl SqliteWriter {
 
     fn try_delete_before(&mut self, cutoff_us: i64, limit: usize) -> Result<usize, StorageError> {
         let conn = self.connection.get()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(from_sqlite)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        conn.execute(DELETE_BEFORE, params![cutoff_us, limit])
-            .map_err(from_sqlite)
+        let mut counts = CountChanges::default();
+        let deleted = {
+            let mut delete = tx.prepare_cached(DELETE_BEFORE).map_err(from_sqlite)?;
+            let mut senders = delete
+                .query(params![cutoff_us, limit])
+                .map_err(from_sqlite)?;
+            let mut deleted = 0;
+            while let Some(row) = senders.next().map_err(from_sqlite)? {
+                counts.add(
+                    row.get_ref(0).map_err(from_sqlite)?.as_str().unwrap_or(""),
+                    -1,
+                );
+                deleted += 1;
+            }
+            deleted
+        };
+        counts.apply(&tx)?;
+        tx.commit().map_err(from_sqlite)?;
+        Ok(deleted)
     }
 
     fn try_probe(&mut self) -> Result<ProbeReport, StorageError> {
@@ -132,11 +163,12 @@ impl SqliteWriter {
     }
 }
 
-/// Inserts one message unless its `message_id` is already stored.
+/// Inserts one message unless its `message_id` is already stored, noting it in `counts`.
 fn insert_one(
     insert: &mut rusqlite::CachedStatement<'_>,
     m: &NewMessage,
     created_at: &str,
+    counts: &mut CountChanges,
 ) -> Result<InsertOutcome, StorageError> {
     let changed = insert
         .execute(params![
@@ -149,11 +181,12 @@ fn insert_one(
             created_at
         ])
         .map_err(from_sqlite)?;
-    Ok(if changed == 1 {
-        InsertOutcome::Created
+    if changed == 1 {
+        counts.add(&m.from, 1);
+        Ok(InsertOutcome::Created)
     } else {
-        InsertOutcome::Duplicate
-    })
+        Ok(InsertOutcome::Duplicate)
+    }
 }
 
 impl MessageWriter for SqliteWriter {
