@@ -3,11 +3,13 @@
 //! - [`store::StoreActor`]: the single writer, on its own thread, behind a bounded queue.
 //! - [`reader::ReaderActor`]: a pool of read-only threads for queries.
 //! - [`health::HealthActor`]: probes the database and caches readiness.
+//! - [`maintenance::MaintenanceActor`]: the store's background upkeep, on its own thread.
 //!
 //! Handlers only see [`StoreHandle`], [`ReaderPool`] and [`HealthHandle`]; which database sits
 //! behind the actors is decided by the [`Storage`] given to [`spawn`].
 
 pub mod health;
+pub mod maintenance;
 pub mod reader;
 pub mod store;
 
@@ -24,6 +26,7 @@ use crate::domain::{
 use crate::metrics::Metrics;
 use crate::storage::{InsertOutcome, Storage, StorageError, StorageErrorKind};
 use health::{GetReadiness, HealthActor, Readiness};
+use maintenance::MaintenanceActor;
 use reader::{GetStats, ListMessages, ReaderActor, ScanMessages};
 use store::{Drain, Ingest, StoreActor};
 
@@ -36,6 +39,7 @@ pub struct Actors {
     pub readers: ReaderPool,
     pub health: HealthHandle,
     store_thread: Arbiter,
+    maintenance_thread: Option<Arbiter>,
 }
 
 /// Starts every actor on `storage`. Must run inside an actix `System`.
@@ -60,6 +64,12 @@ pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actor
         ReaderActor::new(reader)
     });
 
+    let maintenance_thread = storage.maintenance().map(|task| {
+        let thread = Arbiter::new();
+        MaintenanceActor::start_in_arbiter(&thread.handle(), |_| MaintenanceActor::new(task));
+        thread
+    });
+
     let health_addr = HealthActor::new(
         store_addr.clone(),
         config.health_probe_interval(),
@@ -79,6 +89,7 @@ pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actor
         readers: ReaderPool { addr: reader_addr },
         health: HealthHandle { addr: health_addr },
         store_thread,
+        maintenance_thread,
     }
 }
 
@@ -87,6 +98,9 @@ impl Actors {
     pub async fn drain(self) {
         self.store.drain().await;
         self.store_thread.stop();
+        if let Some(thread) = self.maintenance_thread {
+            thread.stop();
+        }
     }
 }
 

@@ -94,6 +94,17 @@ pub trait MessageReader: Send {
 pub trait Storage: Send + Sync {
     fn writer(&self) -> Box<dyn MessageWriter>;
     fn reader(&self) -> Box<dyn MessageReader>;
+
+    /// Upkeep the store needs beside the writer (SQLite: WAL checkpoints), if any.
+    fn maintenance(&self) -> Option<Box<dyn Maintenance>> {
+        None
+    }
+}
+
+/// Background upkeep, run on its own thread every [`Maintenance::interval`].
+pub trait Maintenance: Send {
+    fn interval(&self) -> std::time::Duration;
+    fn run_once(&mut self) -> Result<(), StorageError>;
 }
 
 /// Broad causes, safe to show in a readiness answer; details stay in the logs.

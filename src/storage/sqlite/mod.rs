@@ -6,6 +6,7 @@
 //! unlinked file that no restart would find.
 
 mod aggregates;
+mod checkpoint;
 pub mod legacy;
 mod reader;
 mod writer;
@@ -18,7 +19,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 pub use reader::SqliteReader;
 pub use writer::SqliteWriter;
 
-use super::{MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind};
+use super::{Maintenance, MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind};
 
 /// The whole schema, applied at every start and on every reopen; each statement is idempotent.
 pub const SCHEMA: &str = include_str!("../../../schema.sql");
@@ -75,6 +76,10 @@ impl Storage for SqliteStorage {
 
     fn reader(&self) -> Box<dyn MessageReader> {
         Box::new(SqliteReader::new(self.path.clone()))
+    }
+
+    fn maintenance(&self) -> Option<Box<dyn Maintenance>> {
+        Some(Box::new(checkpoint::Checkpointer::new(self.path.clone())))
     }
 }
 

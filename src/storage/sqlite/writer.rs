@@ -23,8 +23,11 @@ const DELETE_BEFORE: &str = "DELETE FROM messages WHERE rowid IN \
 /// During an import, aggregate changes are written once this many senders are pending.
 const MAX_PENDING_SENDERS: usize = 100_000;
 
-/// Page cache of the writer connection, in KiB (negative `cache_size`).
-const WRITER_CACHE_KIB: i64 = -65_536;
+/// Page cache of the writer connection, in KiB (negative `cache_size`): large enough to keep
+/// the index pages a batch touches in memory for tables of millions of rows.
+const WRITER_CACHE_KIB: i64 = -131_072;
+/// The WAL file is trimmed to this size when it starts over after a checkpoint.
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 /// Page cache while importing, in KiB.
 const IMPORT_CACHE_KIB: i64 = -1_048_576;
 
@@ -238,6 +241,11 @@ fn open_writer(path: &Path) -> Result<Connection, StorageError> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(from_sqlite)?;
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+        .map_err(from_sqlite)?;
+    // Checkpoints run in the background (see `checkpoint.rs`), never in a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(from_sqlite)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
         .map_err(from_sqlite)?;
     conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
     Ok(conn)
