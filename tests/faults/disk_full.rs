@@ -1,0 +1,146 @@
+//! A full disk: the database lives on a small tmpfs. While it is full, ingest answers 503 with
+//! `Retry-After` and never 200 for a message it could not store, readiness says why, the
+//! process stays alive and keeps serving reads; once there is room again it recovers by itself.
+
+use std::time::Duration;
+
+use crate::support::{
+    Load, LoadPlan, Tmpfs, assert_all_acknowledged_stored_once, assert_well_formed_503, body,
+    client, fill, get_json, inspect, post_signed, start, wait_for_readiness,
+};
+
+/// Mounts a tmpfs, or says why this test is skipped.
+fn tmpfs_or_skip(size: &str, test: &str) -> Option<Tmpfs> {
+    match Tmpfs::mount(size) {
+        Ok(tmpfs) => Some(tmpfs),
+        Err(why) => {
+            eprintln!("SKIP {test}: cannot mount a size-limited tmpfs ({why}); run as root");
+            None
+        }
+    }
+}
+
+#[actix_web::test]
+async fn when_its_own_writes_fill_the_disk_ingest_answers_503_and_recovers_when_space_is_added() {
+    let Some(disk) = tmpfs_or_skip("1m", "disk full by its own writes") else {
+        return;
+    };
+    let mut service = start(disk.path(), &[]);
+    let client = client();
+
+    // 4 KiB texts fill 1 MiB within a few hundred messages.
+    let mut plan = LoadPlan::new("fill", 8);
+    plan.text_len = 4_000;
+    plan.max_per_sender = 400;
+    plan.stop_after_503s = 10;
+    let tally = Load::start(service.url("/webhook"), plan).join().await;
+
+    tally.assert_only_200_or_503();
+    assert_eq!(tally.transport_errors, 0, "every request is answered");
+    assert!(
+        tally.count(503) > 0,
+        "the disk filled: {:?}",
+        tally.statuses
+    );
+    let full = wait_for_readiness(&client, &service, 503, Duration::from_secs(5))
+        .await
+        .expect("readiness follows the full disk");
+    assert_eq!(full["detail"], "database disk is full");
+    let (live, _) = get_json(&client, &service, "/health/live").await.unwrap();
+    assert_eq!(live, 200, "still alive");
+    let (listed, page) = get_json(&client, &service, "/messages?limit=1")
+        .await
+        .unwrap();
+    assert_eq!(listed, 200, "reads still work on a full disk: {page}");
+    assert!(service.child.try_wait().unwrap().is_none(), "still running");
+    let refused = post_signed(&client, &service, body("while-full", 4_000))
+        .await
+        .unwrap();
+    assert_well_formed_503(&refused);
+
+    // An operator grows the volume; no restart.
+    disk.resize("16m");
+    wait_for_readiness(&client, &service, 200, Duration::from_secs(5))
+        .await
+        .expect("ready again once there is room");
+    let accepted = post_signed(&client, &service, body("after-growth", 4_000))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+
+    let mut acknowledged = tally.acknowledged.clone();
+    acknowledged.push("after-growth".to_owned());
+    let stored = inspect(&service.db_path);
+    assert_all_acknowledged_stored_once(&stored, &acknowledged);
+    assert!(!stored.ids.contains("while-full"));
+    service.signal("TERM");
+    let status = service.wait_for_exit(Duration::from_secs(25));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean stop: {status:?}"
+    );
+    eprintln!(
+        "disk full (own writes, 1 MiB tmpfs): statuses {:?}, {} rows stored",
+        tally.statuses, stored.rows
+    );
+}
+
+#[actix_web::test]
+async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_it_is_deleted() {
+    let Some(disk) = tmpfs_or_skip("3m", "disk full by a filler file") else {
+        return;
+    };
+    let mut service = start(disk.path(), &[]);
+    let client = client();
+    let before = post_signed(&client, &service, body("before-full", 100))
+        .await
+        .unwrap();
+    assert_eq!(before.status, 200, "{before:?}");
+
+    let filler = disk.path().join("filler");
+    let filled = fill(&filler);
+    assert!(disk.free_bytes() < 64 * 1024, "the disk is full");
+    let mut plan = LoadPlan::new("full", 8);
+    plan.text_len = 1_000;
+    plan.max_per_sender = 200;
+    plan.stop_after_503s = 5;
+    let tally = Load::start(service.url("/webhook"), plan).join().await;
+
+    tally.assert_only_200_or_503();
+    assert_eq!(tally.transport_errors, 0, "every request is answered");
+    assert!(
+        tally.count(503) > 0,
+        "the disk is full: {:?}",
+        tally.statuses
+    );
+    let full = wait_for_readiness(&client, &service, 503, Duration::from_secs(5))
+        .await
+        .expect("readiness follows the full disk");
+    assert_eq!(full["detail"], "database disk is full");
+    let (live, _) = get_json(&client, &service, "/health/live").await.unwrap();
+    assert_eq!(live, 200, "still alive");
+
+    std::fs::remove_file(&filler).unwrap();
+    wait_for_readiness(&client, &service, 200, Duration::from_secs(5))
+        .await
+        .expect("ready again once the filler is gone");
+    let accepted = post_signed(&client, &service, body("after-cleanup", 100))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+
+    let mut acknowledged = tally.acknowledged.clone();
+    acknowledged.extend(["before-full".to_owned(), "after-cleanup".to_owned()]);
+    let stored = inspect(&service.db_path);
+    assert_all_acknowledged_stored_once(&stored, &acknowledged);
+    service.signal("TERM");
+    let status = service.wait_for_exit(Duration::from_secs(25));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean stop: {status:?}"
+    );
+    eprintln!(
+        "disk full (filler of {filled} bytes on a 3 MiB tmpfs): statuses {:?}",
+        tally.statuses
+    );
+}

@@ -1,0 +1,105 @@
+//! Stopping on a signal: requests in flight finish and are stored, new connections are
+//! refused, and a client that never finishes cannot hold the stop past `SHUTDOWN_TIMEOUT_SECS`.
+//! (`tests/api/process.rs` covers SIGTERM during a plain burst of writes.)
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    Ending, Load, LoadPlan, assert_all_acknowledged_stored_once, body, connect, inspect,
+    raw_signed_post, start, wait_for_ending,
+};
+
+/// Waits until the port refuses connections; returns how long that took.
+fn wait_until_refused(port: u16, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[actix_web::test]
+async fn sigterm_lets_an_upload_in_progress_finish_and_stores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = start(dir.path(), &[]);
+    let request = raw_signed_post(&body("uploading-during-stop", 2_000));
+    let (head, tail) = request.split_at(request.len() - 1_000);
+    let mut upload = connect(service.port);
+    upload.write_all(head).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    service.signal("TERM");
+    let refused_after = wait_until_refused(service.port, Duration::from_secs(10))
+        .expect("new connections are refused once the stop has begun");
+    upload.write_all(tail).expect("the upload may go on");
+    let ending = wait_for_ending(&mut upload, Instant::now(), Duration::from_secs(15));
+    let status = service
+        .wait_for_exit(Duration::from_secs(25))
+        .expect("the service exits within its shutdown timeout");
+
+    assert_eq!(
+        ending.status(),
+        Some(200),
+        "the upload begun before the stop is answered: {ending:?}"
+    );
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        inspect(&service.db_path)
+            .ids
+            .contains("uploading-during-stop"),
+        "the acknowledged upload is stored"
+    );
+    eprintln!("graceful: new connections refused {refused_after:?} after SIGTERM");
+}
+
+#[actix_web::test]
+async fn sigint_under_load_with_a_stalled_client_exits_zero_within_the_shutdown_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = start(dir.path(), &[("SHUTDOWN_TIMEOUT_SECS", "2")]);
+    let load = Load::start(service.url("/webhook"), LoadPlan::new("stop", 8));
+
+    // A client that sends its headers and half its body, then nothing more.
+    let request = raw_signed_post(&body("never-finished", 2_000));
+    let mut stalled = connect(service.port);
+    stalled.write_all(&request[..request.len() / 2]).unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+
+    service.signal("INT");
+    let signalled = Instant::now();
+    let tally = load.join().await;
+    let status = service
+        .wait_for_exit(Duration::from_secs(20))
+        .expect("a stalled client cannot hold the stop forever");
+    let exited_after = signalled.elapsed();
+    let stalled_ending = wait_for_ending(&mut stalled, Instant::now(), Duration::from_secs(2));
+
+    assert!(status.success(), "exit status {status:?}");
+    tally.assert_only_200_or_503();
+    assert!(
+        tally.acknowledged.len() > 20,
+        "the load ran: {:?}",
+        tally.statuses
+    );
+    assert_ne!(
+        stalled_ending.status(),
+        Some(200),
+        "the unfinished upload is not acknowledged"
+    );
+    assert!(
+        !matches!(stalled_ending, Ending::StillOpen),
+        "the stalled connection is closed once the process is gone"
+    );
+    let stored = inspect(&service.db_path);
+    assert_all_acknowledged_stored_once(&stored, &tally.acknowledged);
+    assert!(!stored.ids.contains("never-finished"));
+    eprintln!(
+        "graceful: SIGINT with a stalled upload: exit 0 after {exited_after:?} \
+         (SHUTDOWN_TIMEOUT_SECS=2); load statuses {:?}",
+        tally.statuses
+    );
+}

@@ -1,0 +1,815 @@
+//! What the fault tests share: starting the binary (also as an unprivileged user), a bounded
+//! load of signed messages, a look at what is really stored, raw TCP clients, the server's
+//! memory, and a size-limited filesystem that is unmounted even when a test panics.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+
+use crate::binary::{BINARY, RunningBinary};
+use crate::helpers::{message, sign_with};
+
+/// The signing secret every fault test runs the service with.
+pub const SECRET: &str = "fault-secret";
+
+/// True when the long variants were asked for (`FAULTS_LONG=1`).
+pub fn long_run() -> bool {
+    std::env::var("FAULTS_LONG").is_ok_and(|v| v == "1")
+}
+
+/// The settings every fault test starts from: few threads (the machine is small) and a quick
+/// readiness probe. `extra` wins over them.
+fn settings<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut vars = vec![
+        ("WORKERS", "2"),
+        ("READERS", "2"),
+        ("HEALTH_PROBE_INTERVAL_MS", "200"),
+    ];
+    vars.extend_from_slice(extra);
+    vars
+}
+
+/// Starts the binary on `dir/data/app.db`.
+pub fn start(dir: &Path, extra: &[(&str, &str)]) -> RunningBinary {
+    RunningBinary::start(dir, SECRET, &settings(extra))
+}
+
+/// The `setpriv` arguments that run a command as `nobody`, when this process may do that.
+pub fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
+    let prefix = vec![
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+    ];
+    let probe = Command::new(prefix[0])
+        .args(&prefix[1..])
+        .arg("true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match probe {
+        Ok(status) if status.success() => Ok(prefix),
+        Ok(status) => Err(format!("setpriv cannot switch to nobody ({status})")),
+        Err(error) => Err(format!("setpriv is not available ({error})")),
+    }
+}
+
+/// The binary as `nobody` (through `prefix`) on `dir/data/app.db`, with the fault settings.
+fn unprivileged_command(prefix: &[&str], dir: &Path, extra: &[(&str, &str)]) -> Command {
+    let db_path = dir.join("data/app.db");
+    let url = format!("sqlite:///{}", db_path.display());
+    let mut vars = vec![
+        ("WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", url.as_str()),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ];
+    vars.extend(settings(extra));
+    let mut command = Command::new(prefix[0]);
+    command
+        .args(&prefix[1..])
+        .arg(BINARY)
+        .current_dir(dir)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts the binary as `nobody` on `dir/data/app.db`; `dir` must be writable by nobody.
+/// `setpriv` replaces itself with the service, so the child's PID is the service's.
+pub fn start_unprivileged(
+    prefix: &[&str],
+    dir: &Path,
+    extra: &[(&str, &str)],
+) -> Result<RunningBinary, String> {
+    let db_path = dir.join("data/app.db");
+    let mut command = unprivileged_command(prefix, dir, extra);
+    let mut child = command.spawn().expect("setpriv starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let collected = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(event) = serde_json::from_str::<Value>(&line)
+                && event["message"] == "listening"
+            {
+                let _ = port_tx.send(event["port"].as_u64().unwrap_or(0) as u16);
+            }
+            collected.lock().unwrap().push(line);
+        }
+    });
+    match port_rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(port) => Ok(RunningBinary {
+            child,
+            port,
+            lines,
+            db_path,
+        }),
+        Err(_) => {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("the child is reaped");
+            Err(format!(
+                "exit {:?}, stderr: {}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+}
+
+/// Runs the binary as `nobody` expecting it to stop by itself; kills it after `limit`.
+pub fn command_output_as_nobody(
+    prefix: &[&str],
+    dir: &Path,
+    limit: Duration,
+) -> std::process::Output {
+    let mut child = unprivileged_command(prefix, dir, &[])
+        .spawn()
+        .expect("setpriv starts");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("the child is reaped")
+}
+
+/// A signed-ready message body with a unique id and `text_len` characters of text.
+pub fn body(id: &str, text_len: usize) -> Vec<u8> {
+    let text = "x".repeat(text_len);
+    serde_json::to_vec(&message(
+        id,
+        "+14155550100",
+        "+919876543210",
+        "2025-01-15T10:00:00Z",
+        Some(&text),
+    ))
+    .expect("a message serializes")
+}
+
+/// An HTTP client whose every request ends within a generous bound.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .expect("a client builds")
+}
+
+/// How one signed POST went.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Value,
+}
+
+/// POSTs `body` signed with [`SECRET`].
+pub async fn post_signed(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    body: Vec<u8>,
+) -> Result<Answer, reqwest::Error> {
+    let response = client
+        .post(service.url("/webhook"))
+        .header("X-Signature", sign_with(SECRET, &body))
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(format!("not JSON: {text}")));
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// Asserts the contract's 503: `Retry-After` and a JSON `detail` string.
+pub fn assert_well_formed_503(answer: &Answer) {
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(
+        answer.retry_after.as_deref(),
+        Some("1"),
+        "a 503 says when to retry: {answer:?}"
+    );
+    assert!(
+        answer.body["detail"].is_string(),
+        "a 503 carries a JSON detail: {answer:?}"
+    );
+}
+
+/// GETs `path` and returns its status and JSON body.
+pub async fn get_json(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    path: &str,
+) -> Result<(u16, Value), reqwest::Error> {
+    let response = client.get(service.url(path)).send().await?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+/// Polls `/health/ready` until it answers `status`, for at most `limit`; returns the last body.
+pub async fn wait_for_readiness(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    status: u16,
+    limit: Duration,
+) -> Result<Value, String> {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    while Instant::now() < deadline {
+        match get_json(client, service, "/health/ready").await {
+            Ok((seen, body)) if seen == status => return Ok(body),
+            Ok(other) => last = Some(format!("{other:?}")),
+            Err(error) => last = Some(error.to_string()),
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "/health/ready did not answer {status} within {limit:?}; last: {last:?}"
+    ))
+}
+
+/// Polls `/health/ready` until it answers 503 with `detail`, for at most `limit`.
+pub async fn wait_for_not_ready(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    detail: &str,
+    limit: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    while Instant::now() < deadline {
+        match get_json(client, service, "/health/ready").await {
+            Ok((503, body)) if body["detail"] == detail => return Ok(()),
+            Ok(other) => last = Some(format!("{other:?}")),
+            Err(error) => last = Some(error.to_string()),
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "/health/ready did not answer 503 {detail:?} within {limit:?}; last: {last:?}"
+    ))
+}
+
+/// What a bounded load of unique signed messages got back.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Ids answered 200: each must be stored.
+    pub acknowledged: Vec<String>,
+    pub statuses: BTreeMap<u16, usize>,
+    /// 503s without `Retry-After` or without a JSON detail.
+    pub malformed_503s: Vec<String>,
+    /// Requests that got no HTTP answer (the connection failed or was cut).
+    pub transport_errors: usize,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.acknowledged.extend(other.acknowledged);
+        for (status, count) in other.statuses {
+            *self.statuses.entry(status).or_default() += count;
+        }
+        self.malformed_503s.extend(other.malformed_503s);
+        self.transport_errors += other.transport_errors;
+    }
+
+    /// Asserts that every answer was a 200 or a well-formed 503.
+    pub fn assert_only_200_or_503(&self) {
+        let unexpected: Vec<_> = self
+            .statuses
+            .keys()
+            .filter(|s| **s != 200 && **s != 503)
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "only 200 or 503 expected: {:?}",
+            self.statuses
+        );
+        assert!(
+            self.malformed_503s.is_empty(),
+            "malformed 503s: {:?}",
+            self.malformed_503s
+        );
+    }
+
+    pub fn count(&self, status: u16) -> usize {
+        self.statuses.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// How a load runs.
+#[derive(Clone, Debug)]
+pub struct LoadPlan {
+    /// Ids are `{prefix}-{sender}-{n}`, so rounds never collide.
+    pub prefix: String,
+    pub senders: usize,
+    pub text_len: usize,
+    /// Each sender stops after this many requests.
+    pub max_per_sender: usize,
+    /// Each sender stops once it has seen this many 503s.
+    pub stop_after_503s: usize,
+}
+
+impl LoadPlan {
+    pub fn new(prefix: &str, senders: usize) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            senders,
+            text_len: 16,
+            max_per_sender: 5_000,
+            stop_after_503s: usize::MAX,
+        }
+    }
+}
+
+/// Concurrent senders posting unique signed messages until told to stop, until their plan's
+/// limits, or until the service stops answering.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    senders: Vec<actix_web::rt::task::JoinHandle<Tally>>,
+}
+
+impl Load {
+    /// Starts the senders; must run inside the actix runtime.
+    pub fn start(url: String, plan: LoadPlan) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = client();
+        let senders = (0..plan.senders)
+            .map(|sender| {
+                let (stop, client, url, plan) =
+                    (Arc::clone(&stop), client.clone(), url.clone(), plan.clone());
+                actix_web::rt::spawn(async move {
+                    let mut tally = Tally::default();
+                    let mut refused = 0;
+                    for n in 0..plan.max_per_sender {
+                        if stop.load(Ordering::Relaxed) || refused >= plan.stop_after_503s {
+                            break;
+                        }
+                        let id = format!("{}-{sender}-{n}", plan.prefix);
+                        let body = body(&id, plan.text_len);
+                        let sent = client
+                            .post(&url)
+                            .header("X-Signature", sign_with(SECRET, &body))
+                            .body(body)
+                            .send()
+                            .await;
+                        let response = match sent {
+                            Ok(response) => response,
+                            Err(_) => {
+                                tally.transport_errors += 1;
+                                break;
+                            }
+                        };
+                        let status = response.status().as_u16();
+                        *tally.statuses.entry(status).or_default() += 1;
+                        let retry_after = response.headers().get("retry-after").cloned();
+                        let text = response.text().await.unwrap_or_default();
+                        match status {
+                            200 => tally.acknowledged.push(id),
+                            503 => {
+                                refused += 1;
+                                let detail_ok = serde_json::from_str::<Value>(&text)
+                                    .is_ok_and(|v| v["detail"].is_string());
+                                if retry_after.is_none() || !detail_ok {
+                                    tally.malformed_503s.push(text);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        Self { stop, senders }
+    }
+
+    /// Tells the senders to stop and collects what they got.
+    pub async fn finish(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join().await
+    }
+
+    /// Waits for the senders to reach their limits.
+    pub async fn join(self) -> Tally {
+        let mut total = Tally::default();
+        for sender in self.senders {
+            total.merge(sender.await.expect("a sender does not panic"));
+        }
+        total
+    }
+}
+
+/// What the database file really holds, read directly.
+#[derive(Debug)]
+pub struct Stored {
+    pub ids: HashSet<String>,
+    pub rows: i64,
+    /// `message_totals.message_count`, kept by triggers; must equal `rows`.
+    pub counted: i64,
+    pub integrity: String,
+}
+
+/// Opens the database read-only beside the service (WAL lets both read) and looks.
+pub fn inspect(db_path: &Path) -> Stored {
+    let db = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("the database opens");
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let ids = db
+        .prepare("SELECT message_id FROM messages")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<HashSet<String>, _>>()
+        .unwrap();
+    let rows = db
+        .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    let counted = db
+        .query_row(
+            "SELECT message_count FROM message_totals WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let integrity = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    Stored {
+        ids,
+        rows,
+        counted,
+        integrity,
+    }
+}
+
+/// Asserts the database is sound and holds each acknowledged id exactly once.
+pub fn assert_all_acknowledged_stored_once<'a>(
+    stored: &Stored,
+    acknowledged: impl IntoIterator<Item = &'a String>,
+) {
+    assert_eq!(stored.integrity, "ok", "PRAGMA integrity_check");
+    assert_eq!(
+        stored.rows as usize,
+        stored.ids.len(),
+        "every message_id is stored once"
+    );
+    assert_eq!(
+        stored.rows, stored.counted,
+        "the trigger-kept total matches the rows"
+    );
+    let lost: Vec<_> = acknowledged
+        .into_iter()
+        .filter(|id| !stored.ids.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged but not stored, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+/// Resident and peak resident memory of a process, from `/proc/PID/status`.
+#[derive(Clone, Copy, Debug)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub peak_kib: u64,
+}
+
+pub fn memory(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process runs");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
+    };
+    Memory {
+        rss_kib: field("VmRSS:"),
+        peak_kib: field("VmHWM:"),
+    }
+}
+
+/// Opens a raw TCP connection to the service.
+pub fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("the service accepts");
+    stream.set_nodelay(true).unwrap();
+    // A service that stops reading must not hang the test in a write.
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// How a raw connection ended, seen from the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The service answered with this status line's code.
+    Answered { status: u16, after: Duration },
+    /// The service closed (or reset) the connection without an answer.
+    Closed { after: Duration },
+    /// Nothing happened before the limit.
+    StillOpen,
+}
+
+impl Ending {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Answered { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn after(&self) -> Option<Duration> {
+        match self {
+            Self::Answered { after, .. } | Self::Closed { after } => Some(*after),
+            Self::StillOpen => None,
+        }
+    }
+}
+
+/// Reads from `stream` until an answer or a close, at most until `deadline` (but always tries
+/// at least one short read).
+fn poll_ending(stream: &mut TcpStream, started: Instant, deadline: Instant) -> Ending {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(200));
+        stream.set_read_timeout(Some(wait)).unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) => return answered_or_closed(&received, started),
+            Ok(n) => {
+                received.extend_from_slice(&buffer[..n]);
+                if let Some(status) = status_code(&received) {
+                    return Ending::Answered {
+                        status,
+                        after: started.elapsed(),
+                    };
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if Instant::now() >= deadline {
+                    return Ending::StillOpen;
+                }
+            }
+            Err(_) => return answered_or_closed(&received, started),
+        }
+    }
+}
+
+fn answered_or_closed(received: &[u8], started: Instant) -> Ending {
+    match status_code(received) {
+        Some(status) => Ending::Answered {
+            status,
+            after: started.elapsed(),
+        },
+        None => Ending::Closed {
+            after: started.elapsed(),
+        },
+    }
+}
+
+/// The code of a complete HTTP/1.x status line at the start of `received`.
+fn status_code(received: &[u8]) -> Option<u16> {
+    let line_end = received.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&received[..line_end]).ok()?;
+    let mut parts = line.split(' ');
+    parts.next().filter(|v| v.starts_with("HTTP/1."))?;
+    parts.next()?.parse().ok()
+}
+
+/// Waits, at most `limit` from `started`, for the service to answer or close `stream`.
+pub fn wait_for_ending(stream: &mut TcpStream, started: Instant, limit: Duration) -> Ending {
+    poll_ending(stream, started, started + limit)
+}
+
+/// Sends `bytes` one at a time, `interval` apart, watching for an answer or a close between
+/// bytes; after the last byte keeps watching. Gives up at `limit` from `started`.
+pub fn drip(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    interval: Duration,
+    started: Instant,
+    limit: Duration,
+) -> Ending {
+    let deadline = started + limit;
+    for byte in bytes {
+        if stream.write_all(std::slice::from_ref(byte)).is_err() {
+            // The service closed its side; an answer may still be waiting to be read.
+            return poll_ending(stream, started, Instant::now() + Duration::from_secs(1));
+        }
+        let pause = (Instant::now() + interval).min(deadline);
+        match poll_ending(stream, started, pause) {
+            Ending::StillOpen if Instant::now() < deadline => {}
+            ending => return ending,
+        }
+    }
+    poll_ending(stream, started, deadline)
+}
+
+/// Writes `bytes`, ignoring a write refused because the service already answered and closed.
+pub fn send_all_or_closed(stream: &mut TcpStream, bytes: &[u8]) {
+    let _ = stream.write_all(bytes);
+}
+
+/// Sends one complete request (it should say `Connection: close`) on a fresh connection and
+/// reads the answer to its end; the status and body, or `None` without an answer in `limit`.
+pub fn raw_request(port: u16, request: &[u8], limit: Duration) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_write_timeout(Some(limit)).unwrap();
+    let deadline = Instant::now() + limit;
+    send_all_or_closed(&mut stream, request);
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    let status = status_code(&received)?;
+    let body_start = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(received.len(), |p| p + 4);
+    Some((
+        status,
+        String::from_utf8_lossy(&received[body_start..]).into_owned(),
+    ))
+}
+
+/// A plain `GET` with `Connection: close`, as raw bytes.
+pub fn raw_get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// A signed `POST /webhook` request with `Connection: close`, as raw bytes.
+pub fn raw_signed_post(body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         X-Signature: {}\r\nContent-Length: {}\r\n\r\n",
+        sign_with(SECRET, body),
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// A tmpfs of a fixed size mounted on a fresh temporary folder; unmounted on drop, also when
+/// the test panics. Needs root.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `"2m"`); `Err` says why it could not.
+    pub fn mount(size: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let output = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("mount cannot run: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Changes the size limit in place (more room, without touching the files).
+    pub fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "remount to {size}");
+    }
+
+    /// Free bytes left on the filesystem.
+    pub fn free_bytes(&self) -> u64 {
+        let output = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(self.path())
+            .output()
+            .expect("df runs");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df prints the free bytes")
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(self.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            // Something still holds a file there: detach now, free when released.
+            let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+        }
+    }
+}
+
+/// Fills the filesystem holding `path` with a file at `path` until it is full; returns the
+/// bytes written.
+pub fn fill(path: &Path) -> u64 {
+    let mut file = std::fs::File::create(path).expect("the filler file is created");
+    let chunk = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    // Smaller writes take the last partial chunk.
+    let small = [0u8; 512];
+    while let Ok(n) = file.write(&small) {
+        if n == 0 {
+            break;
+        }
+        written += n as u64;
+    }
+    written
+}
+
+/// Makes `path` and everything under it owned by `nobody`, so an unprivileged service can
+/// create its database there.
+pub fn give_to_nobody(path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(path)
+        .status()
+        .expect("chown runs");
+    assert!(status.success(), "chown nobody {}", path.display());
+}
+
+/// Sets the mode bits of `path`.
+pub fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
+}
+
+/// `path` with `suffix` appended to its file name (`app.db` → `app.db-wal`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}

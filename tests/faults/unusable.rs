@@ -1,0 +1,412 @@
+//! The database made unusable underneath the running binary: moved away, replaced by garbage,
+//! made read-only, locked by another process. Each time ingest answers a JSON 503 with
+//! `Retry-After` and never a 200 for something it did not store, readiness names the cause, and
+//! the service recovers by itself once the cause is gone. (`tests/api/health.rs` covers
+//! readiness alone for the first two, in process.)
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::binary::RunningBinary;
+use crate::support::{
+    Load, LoadPlan, Tally, assert_all_acknowledged_stored_once, assert_well_formed_503, body,
+    chmod, client, command_output_as_nobody, get_json, give_to_nobody, inspect, post_signed, start,
+    start_unprivileged, unprivileged_prefix, wait_for_not_ready, wait_for_readiness, with_suffix,
+};
+
+/// Runs a load, breaks the database with `break_it`, checks the service refuses cleanly and
+/// names `reason`, repairs it with `repair`, checks it recovers, and returns the tally.
+async fn break_under_load_and_repair(
+    service: &RunningBinary,
+    prefix: &str,
+    break_it: impl FnOnce(&Path),
+    reason: &str,
+    repair: impl FnOnce(&Path),
+) -> Tally {
+    let client = client();
+    let db = service.db_path.clone();
+    let load = Load::start(service.url("/webhook"), LoadPlan::new(prefix, 8));
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+
+    break_it(&db);
+    wait_for_not_ready(&client, service, reason, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{prefix}: readiness names the cause: {e}"));
+    let refused = post_signed(&client, service, body(&format!("{prefix}-refused"), 16))
+        .await
+        .unwrap();
+    assert_well_formed_503(&refused);
+    let (live, _) = get_json(&client, service, "/health/live").await.unwrap();
+    assert_eq!(live, 200, "{prefix}: still alive");
+
+    repair(&db);
+    wait_for_readiness(&client, service, 200, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{prefix}: no recovery: {e}"));
+    let tally = load.finish().await;
+    let accepted = post_signed(&client, service, body(&format!("{prefix}-after"), 16))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, 200, "{prefix}: {accepted:?}");
+
+    tally.assert_only_200_or_503();
+    assert_eq!(
+        tally.transport_errors, 0,
+        "{prefix}: every request answered"
+    );
+    assert!(tally.count(503) > 0, "{prefix}: {:?}", tally.statuses);
+    let stored = inspect(&db);
+    let mut acknowledged = tally.acknowledged.clone();
+    acknowledged.push(format!("{prefix}-after"));
+    assert_all_acknowledged_stored_once(&stored, &acknowledged);
+    assert!(!stored.ids.contains(&format!("{prefix}-refused")));
+    eprintln!("{prefix}: statuses under load {:?}", tally.statuses);
+    tally
+}
+
+#[actix_web::test]
+async fn a_database_moved_away_under_load_gets_no_200_until_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = start(dir.path(), &[]);
+    let aside = dir.path().join("aside.db");
+    let moved = aside.clone();
+    break_under_load_and_repair(
+        &service,
+        "moved",
+        |db| std::fs::rename(db, &moved).unwrap(),
+        "database file is missing",
+        |db| std::fs::rename(&aside, db).unwrap(),
+    )
+    .await;
+}
+
+#[actix_web::test]
+#[ignore = "bug: the write-ahead log left by the replaced file is applied to the garbage, which \
+            SQLite then accepts: readiness stays 200, ingest answers 200, the file is malformed"]
+async fn a_database_replaced_by_garbage_under_load_gets_no_200_until_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = start(dir.path(), &[]);
+    let aside = dir.path().join("aside.db");
+    let moved = aside.clone();
+    break_under_load_and_repair(
+        &service,
+        "garbage",
+        |db| {
+            // Written beside it and renamed into place, so the path never names an empty file
+            // (see the test of an empty file below).
+            let garbage = with_suffix(db, ".garbage");
+            std::fs::write(&garbage, b"this is not an SQLite database\n".repeat(512)).unwrap();
+            std::fs::rename(db, &moved).unwrap();
+            std::fs::rename(&garbage, db).unwrap();
+        },
+        "database file is not a usable database",
+        |db| std::fs::rename(&aside, db).unwrap(),
+    )
+    .await;
+}
+
+#[actix_web::test]
+#[ignore = "bug: an empty file at the database path is adopted as a new, empty database; \
+            SQLite then deletes the write-ahead log that still held acknowledged messages"]
+async fn an_empty_file_in_place_of_the_database_is_not_adopted_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = start(dir.path(), &[]);
+    let client = client();
+    let db = service.db_path.clone();
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        let id = format!("before-{n}");
+        let answer = post_signed(&client, &service, body(&id, 16)).await.unwrap();
+        assert_eq!(answer.status, 200, "{answer:?}");
+        acknowledged.push(id);
+    }
+
+    // The file goes away; an empty one appears in its place (`touch`, or a copy that creates
+    // its target before writing it), and only then does the real file come back.
+    let aside = dir.path().join("aside.db");
+    std::fs::rename(&db, &aside).unwrap();
+    wait_for_not_ready(
+        &client,
+        &service,
+        "database file is missing",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    std::fs::File::create(&db).unwrap();
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    let (readiness, detail) = get_json(&client, &service, "/health/ready").await.unwrap();
+    let during = post_signed(&client, &service, body("on-the-empty-file", 16))
+        .await
+        .unwrap();
+    std::fs::rename(&aside, &db).unwrap();
+    wait_for_readiness(&client, &service, 200, Duration::from_secs(5))
+        .await
+        .expect("ready once the real file is back");
+    let stored = inspect(&db);
+
+    eprintln!(
+        "empty file: readiness {readiness} {detail}; ingest {}; after the real file came back \
+         {} of {} acknowledged messages are stored",
+        during.status,
+        acknowledged
+            .iter()
+            .filter(|id| stored.ids.contains(*id))
+            .count(),
+        acknowledged.len()
+    );
+    assert_eq!(
+        readiness, 503,
+        "an empty file is not a usable database: {detail}"
+    );
+    assert_well_formed_503(&during);
+    assert_all_acknowledged_stored_once(&stored, &acknowledged);
+}
+
+#[actix_web::test]
+#[ignore = "bug: the write-ahead log left by the replaced file is applied to the restored \
+            backup, which ends up malformed"]
+async fn a_backup_renamed_into_place_under_load_is_used_and_stays_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = start(dir.path(), &[]);
+    let client = client();
+    let db = service.db_path.clone();
+    for n in 0..3 {
+        let answer = post_signed(&client, &service, body(&format!("in-backup-{n}"), 16))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200);
+    }
+    let backup = dir.path().join("backup.db");
+    {
+        let source = Connection::open(&db).unwrap();
+        source
+            .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+            .unwrap();
+    }
+    let load = Load::start(service.url("/webhook"), LoadPlan::new("after-backup", 8));
+    actix_web::rt::time::sleep(Duration::from_millis(1_500)).await;
+
+    // The usual way to restore a file: copy beside it, then rename into place.
+    let restoring = with_suffix(&db, ".restoring");
+    std::fs::copy(&backup, &restoring).unwrap();
+    std::fs::rename(&restoring, &db).unwrap();
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    let tally = load.finish().await;
+    let during = post_signed(&client, &service, body("after-restore", 16))
+        .await
+        .unwrap();
+    let (stats_status, stats) = get_json(&client, &service, "/stats").await.unwrap();
+
+    let integrity: String = Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap_or_else(|e| e.to_string());
+    eprintln!(
+        "backup restore under load: statuses {:?}; then ingest {}, /stats {stats_status}; \
+         integrity of the restored file: {}",
+        tally.statuses,
+        during.status,
+        integrity.lines().take(2).collect::<Vec<_>>().join(" / ")
+    );
+    assert_eq!(integrity, "ok", "the restored file stays sound");
+    assert_eq!(stats_status, 200, "{stats}");
+    let stored = inspect(&db);
+    for n in 0..3 {
+        assert!(stored.ids.contains(&format!("in-backup-{n}")));
+    }
+    if during.status == 200 {
+        assert!(stored.ids.contains("after-restore"));
+    }
+}
+
+/// Starts the service as `nobody`, or says why this test is skipped.
+fn unprivileged_or_skip(dir: &Path, test: &str) -> Option<RunningBinary> {
+    let prefix = match unprivileged_prefix() {
+        Ok(prefix) => prefix,
+        Err(why) => {
+            eprintln!("SKIP {test}: cannot drop privileges: {why}");
+            return None;
+        }
+    };
+    give_to_nobody(dir);
+    Some(start_unprivileged(&prefix, dir, &[]).expect("the service starts as nobody"))
+}
+
+#[actix_web::test]
+async fn a_database_that_comes_back_read_only_answers_503_and_recovers_when_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(service) = unprivileged_or_skip(dir.path(), "read-only database") else {
+        return;
+    };
+    let aside = dir.path().join("aside.db");
+    let moved = aside.clone();
+    // The file goes away (its connection is dropped) and comes back without write permission,
+    // so the service has to open it again and finds it read-only.
+    break_under_load_and_repair(
+        &service,
+        "read-only",
+        |db| {
+            std::fs::rename(db, &moved).unwrap();
+            std::thread::sleep(Duration::from_millis(600));
+            chmod(&moved, 0o444);
+            std::fs::rename(&moved, db).unwrap();
+        },
+        "database is read-only",
+        |db| chmod(db, 0o644),
+    )
+    .await;
+}
+
+#[actix_web::test]
+#[ignore = "not detected yet: writes go on through the already open file descriptor, readiness \
+            stays 200, and the next restart fails on the read-only file"]
+async fn a_database_made_read_only_while_in_use_turns_readiness_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(service) = unprivileged_or_skip(dir.path(), "chmod while in use") else {
+        return;
+    };
+    let client = client();
+    let db = service.db_path.clone();
+    let first = post_signed(&client, &service, body("before-chmod", 16))
+        .await
+        .unwrap();
+    assert_eq!(first.status, 200);
+    for file in [
+        db.clone(),
+        with_suffix(&db, "-wal"),
+        with_suffix(&db, "-shm"),
+    ] {
+        if file.exists() {
+            chmod(&file, 0o444);
+        }
+    }
+    chmod(db.parent().unwrap(), 0o555);
+
+    let readiness = wait_for_readiness(&client, &service, 503, Duration::from_secs(5)).await;
+    let answer = post_signed(&client, &service, body("after-chmod", 16))
+        .await
+        .unwrap();
+    chmod(db.parent().unwrap(), 0o755);
+    let body = readiness.expect("readiness notices the database cannot be reopened for writing");
+    assert_eq!(body["detail"], "database is read-only");
+    assert_well_formed_503(&answer);
+}
+
+#[test]
+fn a_restart_on_a_read_only_database_fails_at_startup_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = match unprivileged_prefix() {
+        Ok(prefix) => prefix,
+        Err(why) => {
+            eprintln!("SKIP read-only restart: cannot drop privileges: {why}");
+            return;
+        }
+    };
+    give_to_nobody(dir.path());
+    drop(start_unprivileged(&prefix, dir.path(), &[]).expect("a first start as nobody"));
+    let db = dir.path().join("data/app.db");
+    for file in [
+        db.clone(),
+        with_suffix(&db, "-wal"),
+        with_suffix(&db, "-shm"),
+    ] {
+        if file.exists() {
+            chmod(&file, 0o444);
+        }
+    }
+
+    let output = command_output_as_nobody(&prefix, dir.path(), Duration::from_secs(20));
+
+    assert!(!output.status.success(), "startup must fail: {output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("read-only"), "names the cause: {stderr}");
+}
+
+#[actix_web::test]
+async fn a_database_locked_by_another_process_refuses_writes_keeps_reads_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default probe interval: a longer lock is covered by the ignored test below.
+    let service = start(dir.path(), &[("HEALTH_PROBE_INTERVAL_MS", "500")]);
+    let client = client();
+    let first = post_signed(&client, &service, body("before-lock", 16))
+        .await
+        .unwrap();
+    assert_eq!(first.status, 200);
+
+    let locker = Connection::open(&service.db_path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let locked_at = Instant::now();
+    let during = post_signed(&client, &service, body("during-lock", 16))
+        .await
+        .unwrap();
+    let answered_after = locked_at.elapsed();
+    let not_ready = wait_for_readiness(&client, &service, 503, Duration::from_secs(10))
+        .await
+        .expect("readiness turns 503 while the lock is held");
+    let (listed, page) = get_json(&client, &service, "/messages").await.unwrap();
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+
+    assert_well_formed_503(&during);
+    assert!(
+        [
+            "database is locked by another process",
+            "database probe timed out"
+        ]
+        .contains(&not_ready["detail"].as_str().unwrap_or_default()),
+        "{not_ready}"
+    );
+    assert_eq!(listed, 200, "reads go on under a write lock: {page}");
+    assert_eq!(page["total"], 1);
+    wait_for_readiness(&client, &service, 200, Duration::from_secs(10))
+        .await
+        .expect("ready again once the lock is released");
+    let after = post_signed(&client, &service, body("after-lock", 16))
+        .await
+        .unwrap();
+    assert_eq!(after.status, 200, "{after:?}");
+    let stored = inspect(&service.db_path);
+    assert_all_acknowledged_stored_once(
+        &stored,
+        &["before-lock".to_owned(), "after-lock".to_owned()],
+    );
+    assert!(!stored.ids.contains("during-lock"));
+    eprintln!(
+        "locked: ingest answered 503 after {answered_after:?}; readiness said {}",
+        not_ready["detail"]
+    );
+}
+
+#[actix_web::test]
+#[ignore = "readiness says \"database probe timed out\" while another process holds the lock, \
+            and ingest waits behind queued probes (about 30 s with a 200 ms probe interval)"]
+async fn a_long_lock_is_named_by_readiness_and_ingest_is_refused_within_the_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = start(dir.path(), &[]);
+    let client = client();
+    let locker = Connection::open(&service.db_path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+
+    let (_, readiness) = get_json(&client, &service, "/health/ready").await.unwrap();
+    let asked = Instant::now();
+    let during = post_signed(&client, &service, body("during-lock", 16))
+        .await
+        .unwrap();
+    let answered_after = asked.elapsed();
+    locker.execute_batch("ROLLBACK").unwrap();
+
+    eprintln!("long lock: readiness {readiness}; ingest answered after {answered_after:?}");
+    assert_eq!(readiness["detail"], "database is locked by another process");
+    assert_well_formed_503(&during);
+    // The writer waits at most its 5 s busy timeout for the lock; allow one more for a probe
+    // already waiting, and margin for a loaded machine.
+    assert!(
+        answered_after < Duration::from_secs(15),
+        "ingest waited {answered_after:?} for its 503"
+    );
+}
