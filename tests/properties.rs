@@ -12,11 +12,10 @@ mod helpers;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
-use webhook_processor::config::WebhookSecret;
 use webhook_processor::domain::message::MAX_TEXT_CHARS;
 use webhook_processor::domain::timestamp::format_micros;
 use webhook_processor::domain::{FieldError, MessageQuery, NewMessage, Timestamp};
-use webhook_processor::http::signature::{SignatureVerifier, decode_signature};
+use webhook_processor::signing::{KeyRing, decode_hex_signature as decode_signature, encode_hex};
 
 /// Cases for the pure functions; the HTTP properties run fewer.
 fn cases(default: u32) -> ProptestConfig {
@@ -324,6 +323,11 @@ proptest! {
     }
 }
 
+/// The cursor codec the query parser opens `cursor` parameters with.
+fn cursors() -> webhook_processor::domain::CursorCodec {
+    webhook_processor::domain::CursorCodec::new(b"property-tests")
+}
+
 // ---------------------------------------------------------------------------------------------
 // The signature check
 
@@ -331,8 +335,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn verifier(secret: &str) -> SignatureVerifier {
-    SignatureVerifier::new(&WebhookSecret::new(secret).unwrap(), 64 * 1024)
+/// The keyed HMAC as the `X-Signature` check uses it.
+struct Verifier(KeyRing);
+
+impl Verifier {
+    fn sign(&self, body: &[u8]) -> String {
+        encode_hex(&self.0.sign(&[body]))
+    }
+
+    fn verify(&self, body: &[u8], tag: &[u8; 32]) -> bool {
+        self.0.verify(&[body], tag).is_some()
+    }
+}
+
+fn verifier(secret: &str) -> Verifier {
+    Verifier(KeyRing::new(secret.as_bytes(), None))
 }
 
 proptest! {
@@ -490,7 +507,7 @@ proptest! {
 
     #[test]
     fn any_pairs_parse_or_are_refused_with_query_locations(pairs in prop::collection::vec(query_pair(), 0..8)) {
-        let result = MessageQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let result = MessageQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &cursors());
         match result {
             Ok(query) => {
                 prop_assert!((1..=100).contains(&query.limit));
@@ -509,7 +526,7 @@ proptest! {
     #[test]
     fn limit_is_accepted_exactly_from_1_to_100(n in any::<i64>()) {
         let text = n.to_string();
-        let result = MessageQuery::from_pairs([("limit", text.as_str())]);
+        let result = MessageQuery::from_pairs([("limit", text.as_str())], &cursors());
         match result {
             Ok(query) => prop_assert!((1..=100).contains(&n) && i64::from(query.limit) == n),
             Err(errors) => {
@@ -523,8 +540,8 @@ proptest! {
     #[test]
     fn the_last_repeated_value_wins(first in query_pair(), value in ".{0,12}") {
         let name = first.0.clone();
-        let repeated = MessageQuery::from_pairs([(name.as_str(), first.1.as_str()), (name.as_str(), value.as_str())]);
-        let last_only = MessageQuery::from_pairs([(name.as_str(), value.as_str())]);
+        let repeated = MessageQuery::from_pairs([(name.as_str(), first.1.as_str()), (name.as_str(), value.as_str())], &cursors());
+        let last_only = MessageQuery::from_pairs([(name.as_str(), value.as_str())], &cursors());
         prop_assert_eq!(repeated, last_only);
     }
 
@@ -533,7 +550,7 @@ proptest! {
         name in prop::sample::select(vec!["from", "to"]),
         value in prop_oneof![e164(), bad_msisdn(), e164().prop_map(|n| n.replacen('+', " ", 1))],
     ) {
-        let result = MessageQuery::from_pairs([(name, value.as_str())]);
+        let result = MessageQuery::from_pairs([(name, value.as_str())], &cursors());
         let normalized = value.strip_prefix(' ').map_or(value.clone(), |rest| format!("+{rest}"));
         let valid = normalized.len() >= 2
             && normalized.len() <= 16
