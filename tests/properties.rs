@@ -469,8 +469,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "bug: a fraction of 20 or more digits overflows i64 in the digit check \
-                (a panic in debug builds); see tests/fuzz_regressions.rs"]
     fn the_parser_never_panics_on_long_fractions(
         ts in valid_timestamp(),
         digits in "[0-9]{1,40}",

@@ -91,7 +91,10 @@ fn parse_micros(b: &[u8]) -> Option<i64> {
     let sub_micros = match fraction.split_first() {
         None => 0,
         Some((b'.', frac)) => {
-            digits(frac)?;
+            // Any number of digits is valid; only the first six (microseconds) are read.
+            if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
             let kept = &frac[..frac.len().min(6)];
             digits(kept)? * 10_i64.pow(6 - kept.len() as u32)
         }
@@ -185,6 +188,11 @@ mod tests {
         assert_eq!(later.micros() - whole.micros(), 250_000);
         let nanos = Timestamp::parse("2025-01-15T10:00:00.123456789Z").unwrap();
         assert_eq!(nanos.micros() - whole.micros(), 123_456);
+        let long = format!("2025-01-15T10:00:00.{}Z", "9".repeat(40));
+        assert_eq!(
+            Timestamp::parse(&long).unwrap().micros() - whole.micros(),
+            999_999
+        );
     }
 
     #[test]
