@@ -1,8 +1,12 @@
 //! `HealthActor`: decides readiness by asking the writer to prove, on a short interval, that the
 //! database takes a durable write. `/health/ready` reads the cached answer, so a probe never
 //! blocks a request, and readiness follows the database within one interval plus the timeout.
+//!
+//! Only one probe is ever outstanding: while the writer is stuck (say, waiting for a lock held by
+//! another process), readiness turns 503 once the probe is older than the timeout, but no further
+//! probes pile up in the writer's mailbox in front of the messages waiting there.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult, WrapFuture,
@@ -29,7 +33,8 @@ pub struct HealthActor {
     timeout: Duration,
     metrics: Metrics,
     readiness: Readiness,
-    probing: bool,
+    /// When the outstanding probe was sent, if one is.
+    probing_since: Option<Instant>,
 }
 
 impl HealthActor {
@@ -42,19 +47,22 @@ impl HealthActor {
             timeout: interval.max(Duration::from_secs(1)),
             metrics,
             readiness: Readiness::Ready,
-            probing: false,
+            probing_since: None,
         }
     }
 
     fn probe(&mut self, ctx: &mut Context<Self>) {
-        if self.probing {
+        if let Some(since) = self.probing_since {
+            if since.elapsed() > self.timeout {
+                self.set(Readiness::NotReady("database probe timed out".to_owned()));
+            }
             return;
         }
-        self.probing = true;
-        let probe = self.store.send(ProbeWritable).timeout(self.timeout);
-        ctx.spawn(probe.into_actor(self).map(|result, act, _| {
-            act.probing = false;
-            let readiness = match result {
+        self.probing_since = Some(Instant::now());
+        let probe = self.store.send(ProbeWritable);
+        ctx.spawn(probe.into_actor(self).map(|answer, act, _| {
+            act.probing_since = None;
+            let readiness = match answer {
                 Ok(Ok(report)) => {
                     act.metrics
                         .database_size_bytes
@@ -67,16 +75,20 @@ impl HealthActor {
                     }
                     Readiness::NotReady(error.kind.to_string())
                 }
-                Err(_) => Readiness::NotReady("database probe timed out".to_owned()),
+                Err(_) => Readiness::NotReady("the writer has stopped".to_owned()),
             };
-            if readiness == Readiness::Ready && act.readiness != Readiness::Ready {
-                tracing::info!("database probe succeeded; ready again");
-            }
-            act.metrics
-                .database_ready
-                .set(i64::from(readiness == Readiness::Ready));
-            act.readiness = readiness;
+            act.set(readiness);
         }));
+    }
+
+    fn set(&mut self, readiness: Readiness) {
+        if readiness == Readiness::Ready && self.readiness != Readiness::Ready {
+            tracing::info!("database probe succeeded; ready again");
+        }
+        self.metrics
+            .database_ready
+            .set(i64::from(readiness == Readiness::Ready));
+        self.readiness = readiness;
     }
 }
 

@@ -110,8 +110,10 @@ pub trait Maintenance: Send {
 /// Broad causes, safe to show in a readiness answer; details stay in the logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StorageErrorKind {
-    /// The database file is gone or was replaced.
+    /// The database file is gone.
     Missing,
+    /// Another file was put where the database file was.
+    Replaced,
     /// No space left for the database.
     Full,
     /// The database cannot be written (permissions, read-only filesystem).
@@ -145,6 +147,9 @@ impl fmt::Display for StorageErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Missing => "database file is missing",
+            Self::Replaced => {
+                "database file was replaced while in use; restart the service to use the new file"
+            }
             Self::Full => "database disk is full",
             Self::ReadOnly => "database is read-only",
             Self::Locked => "database is locked by another process",

@@ -38,7 +38,7 @@ async fn readiness_turns_503_within_two_seconds_when_the_database_file_goes_and_
 }
 
 #[actix_web::test]
-async fn readiness_turns_503_when_the_file_is_replaced_by_something_that_is_not_a_database() {
+async fn readiness_turns_503_when_another_file_is_put_in_place_and_recovers_when_it_goes() {
     let app = spawn_app().await;
     let aside = app.db_path.with_extension("moved");
     std::fs::rename(&app.db_path, &aside).unwrap();
@@ -48,7 +48,9 @@ async fn readiness_turns_503_when_the_file_is_replaced_by_something_that_is_not_
     let (_, body) = app.get_json("/health/ready").await;
     assert_eq!(
         body["detail"],
-        Value::from("database file is not a usable database")
+        Value::from(
+            "database file was replaced while in use; restart the service to use the new file"
+        )
     );
 
     std::fs::rename(&aside, &app.db_path).unwrap();

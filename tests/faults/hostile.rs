@@ -104,8 +104,6 @@ fn dripped_headers_get_408_within_a_bounded_time_while_others_are_served() {
 }
 
 #[test]
-#[ignore = "no body-read timeout yet: a client that sends valid headers and then drips or \
-            stalls its body holds the connection for as long as it likes"]
 fn dripped_or_stalled_bodies_are_cut_off_within_a_bounded_time() {
     let dir = tempfile::tempdir().unwrap();
     let service = start(dir.path(), &[]);

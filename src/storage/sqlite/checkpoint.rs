@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BUSY_TIMEOUT_MS, TrackedConnection, from_sqlite};
+use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
 use crate::storage::{Maintenance, StorageError};
 
 /// WAL size from which committed frames are copied into the database.
@@ -29,11 +29,11 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn new(path: PathBuf) -> Self {
+    pub(super) fn new(path: PathBuf, home: FileIdentity) -> Self {
         let mut wal = path.clone().into_os_string();
         wal.push("-wal");
         Self {
-            connection: TrackedConnection::new(path, open_checkpointer),
+            connection: TrackedConnection::new(path, home, open_checkpointer, Role::Reader),
             wal_path: wal.into(),
         }
     }
@@ -62,10 +62,7 @@ impl Maintenance for Checkpointer {
                 Ok(())
             }
         });
-        if result.is_err() {
-            self.connection.reset();
-        }
-        result
+        self.connection.settle(result)
     }
 }
 

@@ -21,7 +21,7 @@ pub use writer::SqliteWriter;
 
 use super::{Maintenance, MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind};
 
-/// The whole schema, applied at every start and on every reopen; each statement is idempotent.
+/// The whole schema, applied at every start; each statement is idempotent.
 pub const SCHEMA: &str = include_str!("../../../schema.sql");
 
 /// How long a connection waits for a lock held by another connection.
@@ -31,6 +31,7 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 #[derive(Clone, Debug)]
 pub struct SqliteStorage {
     path: PathBuf,
+    home: FileIdentity,
 }
 
 impl SqliteStorage {
@@ -54,7 +55,8 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(from_sqlite)?;
         conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
-        Ok(Self { path })
+        let home = FileIdentity::of(&path)?;
+        Ok(Self { path, home })
     }
 
     /// Uses an existing database, applying the schema; never creates one.
@@ -71,15 +73,18 @@ impl SqliteStorage {
 
 impl Storage for SqliteStorage {
     fn writer(&self) -> Box<dyn MessageWriter> {
-        Box::new(SqliteWriter::new(self.path.clone()))
+        Box::new(SqliteWriter::new(self.path.clone(), self.home))
     }
 
     fn reader(&self) -> Box<dyn MessageReader> {
-        Box::new(SqliteReader::new(self.path.clone()))
+        Box::new(SqliteReader::new(self.path.clone(), self.home))
     }
 
     fn maintenance(&self) -> Option<Box<dyn Maintenance>> {
-        Some(Box::new(checkpoint::Checkpointer::new(self.path.clone())))
+        Some(Box::new(checkpoint::Checkpointer::new(
+            self.path.clone(),
+            self.home,
+        )))
     }
 }
 
@@ -105,35 +110,100 @@ impl FileIdentity {
     }
 }
 
-/// A connection and the file it was opened on; reopened when the path names another file.
+/// What a connection is for, which decides what it checks and does when the file is lost.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Reads, or checkpoints: keeps its connection for when the file comes back.
+    Reader,
+    /// The single writer: also checks the file is still writable (an open connection would go
+    /// on writing to a file whose permissions were taken away, and the next start would fail);
+    /// and when the file is lost, checkpoints the WAL into the file it had and empties it, once,
+    /// so the WAL left at the path can never be replayed into whatever file appears there next.
+    Writer,
+}
+
+/// A connection to the service's one database file.
+///
+/// The file is the one found at the path when the service started (its "home"). Before every
+/// use the path is checked: if it is gone, or names another file, the connection is not used
+/// (the store answers `Missing` or `Replaced`) and no other file is ever opened in its place; the
+/// connection is kept, and work resumes when the home file is back at the path. A failed
+/// connection is reopened, on the home file only.
 struct TrackedConnection {
     path: PathBuf,
+    home: FileIdentity,
     open: fn(&Path) -> Result<Connection, StorageError>,
-    current: Option<(Connection, FileIdentity)>,
+    role: Role,
+    current: Option<Connection>,
+    wal_emptied: bool,
 }
 
 impl TrackedConnection {
-    fn new(path: PathBuf, open: fn(&Path) -> Result<Connection, StorageError>) -> Self {
+    fn new(
+        path: PathBuf,
+        home: FileIdentity,
+        open: fn(&Path) -> Result<Connection, StorageError>,
+        role: Role,
+    ) -> Self {
         Self {
             path,
+            home,
             open,
+            role,
             current: None,
+            wal_emptied: false,
         }
     }
 
-    /// The connection, after checking the path still names the file it opened.
+    /// The connection, once the path is checked to still name the home file.
     fn get(&mut self) -> Result<&mut Connection, StorageError> {
-        let identity = FileIdentity::of(&self.path)?;
-        if self.current.as_ref().is_none_or(|(_, id)| *id != identity) {
-            self.current = None;
-            let conn = (self.open)(&self.path)?;
-            self.current = Some((conn, FileIdentity::of(&self.path)?));
+        if let Err(error) = self.check_home() {
+            self.lost();
+            return Err(error);
         }
-        Ok(&mut self
-            .current
-            .as_mut()
-            .expect("a connection was just opened")
-            .0)
+        self.wal_emptied = false;
+        if self.current.is_none() {
+            let conn = (self.open)(&self.path)?;
+            // The path could have changed while it was being opened.
+            self.check_home()?;
+            self.current = Some(conn);
+        }
+        Ok(self.current.as_mut().expect("a connection was just opened"))
+    }
+
+    /// Whether the path still names the home file; after a commit, this says whether the
+    /// commit went into the file the service is answering for.
+    fn check_home(&self) -> Result<(), StorageError> {
+        let identity = FileIdentity::of(&self.path)?;
+        if identity != self.home {
+            return Err(StorageError::new(
+                StorageErrorKind::Replaced,
+                format!(
+                    "{} is no longer the file opened at startup",
+                    self.path.display()
+                ),
+            ));
+        }
+        if self.role == Role::Writer {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .map_err(|e| StorageError::new(StorageErrorKind::ReadOnly, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn lost(&mut self) {
+        if self.role == Role::Writer
+            && !self.wal_emptied
+            && let Some(conn) = &self.current
+        {
+            self.wal_emptied = true;
+            let emptied = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            if let Err(error) = emptied {
+                tracing::error!(error = %error, "emptying the WAL of the lost database failed");
+            }
+        }
     }
 
     /// Bytes taken by the database file and its WAL and shared-memory files.
@@ -149,9 +219,20 @@ impl TrackedConnection {
             .sum()
     }
 
-    /// Drops the connection after a failure, so the next use starts from a fresh one.
-    fn reset(&mut self) {
-        self.current = None;
+    /// Settles a use of the connection: after a failure that may lie in the connection itself,
+    /// it is dropped so the next use opens a fresh one on the home file. Failures that lie
+    /// elsewhere (the file's whereabouts or permissions, a lock held by another process, a full
+    /// disk) keep it: reopening would not help, and would itself wait for the lock.
+    fn settle<T>(&mut self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        if let Err(error) = &result
+            && matches!(
+                error.kind,
+                StorageErrorKind::Corrupt | StorageErrorKind::Failed
+            )
+        {
+            self.current = None;
+        }
+        result
     }
 }
 

@@ -10,7 +10,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 
-use super::{BUSY_TIMEOUT_MS, TrackedConnection, from_sqlite};
+use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
     StoredMessage, TextSearch,
@@ -23,9 +23,9 @@ pub struct SqliteReader {
 }
 
 impl SqliteReader {
-    pub fn new(path: PathBuf) -> Self {
+    pub(super) fn new(path: PathBuf, home: FileIdentity) -> Self {
         Self {
-            connection: TrackedConnection::new(path, open_reader),
+            connection: TrackedConnection::new(path, home, open_reader, Role::Reader),
         }
     }
 
@@ -112,10 +112,7 @@ impl SqliteReader {
 impl MessageReader for SqliteReader {
     fn list(&mut self, query: &MessageQuery) -> Result<MessagePage, StorageError> {
         let result = self.try_list(query);
-        if result.is_err() {
-            self.connection.reset();
-        }
-        result
+        self.connection.settle(result)
     }
 
     fn scan(
@@ -125,18 +122,12 @@ impl MessageReader for SqliteReader {
         limit: usize,
     ) -> Result<MessageSlice, StorageError> {
         let result = self.try_scan(filter, after, limit);
-        if result.is_err() {
-            self.connection.reset();
-        }
-        result
+        self.connection.settle(result)
     }
 
     fn stats(&mut self) -> Result<Stats, StorageError> {
         let result = self.try_stats();
-        if result.is_err() {
-            self.connection.reset();
-        }
-        result
+        self.connection.settle(result)
     }
 }
 

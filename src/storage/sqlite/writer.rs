@@ -1,11 +1,12 @@
 //! The single SQLite writer: one connection, one transaction per batch.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use super::aggregates::CountChanges;
-use super::{BUSY_TIMEOUT_MS, SCHEMA, TrackedConnection, from_sqlite};
+use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
 use crate::domain::NewMessage;
 use crate::domain::timestamp::{format_micros, now_micros};
 use crate::storage::{
@@ -31,6 +32,9 @@ const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 /// Page cache while importing, in KiB.
 const IMPORT_CACHE_KIB: i64 = -1_048_576;
 
+/// How long the readiness probe waits for a lock held by another connection.
+const PROBE_BUSY_TIMEOUT: Duration = Duration::from_millis(500);
+
 const TOUCH_HEALTH_PROBE: &str = "UPDATE health_probe SET probed_at = ?1 WHERE id = 1";
 
 /// Writes batches of messages; see [`MessageWriter`].
@@ -39,9 +43,9 @@ pub struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    pub fn new(path: PathBuf) -> Self {
+    pub(super) fn new(path: PathBuf, home: FileIdentity) -> Self {
         Self {
-            connection: TrackedConnection::new(path, open_writer),
+            connection: TrackedConnection::new(path, home, open_writer, Role::Writer),
         }
     }
 
@@ -62,6 +66,8 @@ impl SqliteWriter {
         if outcomes.contains(&InsertOutcome::Created) {
             counts.apply(&tx)?;
             tx.commit().map_err(from_sqlite)?;
+            // A commit only counts if it went into the file the path still names.
+            self.connection.check_home()?;
         } else {
             // Only duplicates: nothing changed, so nothing needs to reach the disk.
             tx.rollback().map_err(from_sqlite)?;
@@ -158,8 +164,13 @@ impl SqliteWriter {
 
     fn try_probe(&mut self) -> Result<ProbeReport, StorageError> {
         let conn = self.connection.get()?;
-        conn.execute(TOUCH_HEALTH_PROBE, [format_micros(now_micros())])
+        // A probe waits for a lock only briefly, so a lock held elsewhere is named as such
+        // instead of showing up as a slow probe.
+        conn.busy_timeout(PROBE_BUSY_TIMEOUT).map_err(from_sqlite)?;
+        let touched = conn.execute(TOUCH_HEALTH_PROBE, [format_micros(now_micros())]);
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
             .map_err(from_sqlite)?;
+        touched.map_err(from_sqlite)?;
         Ok(ProbeReport {
             size_bytes: self.connection.files_size(),
         })
@@ -195,10 +206,7 @@ fn insert_one(
 impl MessageWriter for SqliteWriter {
     fn insert_batch(&mut self, batch: &[NewMessage]) -> Result<Vec<InsertOutcome>, StorageError> {
         let result = self.try_insert(batch);
-        if result.is_err() {
-            self.connection.reset();
-        }
-        result
+        self.connection.settle(result)
     }
 
     fn import(
@@ -208,33 +216,24 @@ impl MessageWriter for SqliteWriter {
         progress: &mut dyn FnMut(u64),
     ) -> Result<ImportReport, StorageError> {
         let result = self.try_import(rows, commit_every, progress);
-        if result.is_err() {
-            self.connection.reset();
-        }
-        result
+        self.connection.settle(result)
     }
 
     fn delete_before(&mut self, cutoff_us: i64, limit: usize) -> Result<usize, StorageError> {
         let result = self.try_delete_before(cutoff_us, limit);
-        if result.is_err() {
-            self.connection.reset();
-        }
-        result
+        self.connection.settle(result)
     }
 
     fn probe(&mut self) -> Result<ProbeReport, StorageError> {
         let result = self.try_probe();
-        if result.is_err() {
-            self.connection.reset();
-        }
-        result
+        self.connection.settle(result)
     }
 }
 
 fn open_writer(path: &Path) -> Result<Connection, StorageError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(from_sqlite)?;
-    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
         .map_err(from_sqlite)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(from_sqlite)?;
@@ -247,6 +246,5 @@ fn open_writer(path: &Path) -> Result<Connection, StorageError> {
         .map_err(from_sqlite)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
         .map_err(from_sqlite)?;
-    conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
     Ok(conn)
 }
