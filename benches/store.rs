@@ -62,6 +62,23 @@ fn written_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time this thread has used, in seconds (user and system), from /proc.
+fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn measure(
     label: &str,
     writer: &mut dyn MessageWriter,
@@ -73,6 +90,7 @@ fn measure(
         .map(|_| (0..batch).map(|_| rows.message()).collect())
         .collect();
     let bytes_before = written_bytes();
+    let cpu_before = thread_cpu_seconds();
     let started = Instant::now();
     for batch in &batches {
         writer.insert_batch(batch).expect("the batch is stored");
@@ -80,9 +98,10 @@ fn measure(
     let seconds = started.elapsed().as_secs_f64();
     let stored = (batches.len() * batch) as f64;
     println!(
-        "{label:<28} batch {batch:>5}  {:>9.0} rows/s  {:>6.1} KiB written/row",
+        "{label:<28} batch {batch:>5}  {:>9.0} rows/s  {:>6.1} KiB written/row  {:>5.1} µs CPU/row",
         stored / seconds,
-        (written_bytes() - bytes_before) as f64 / stored / 1024.0
+        (written_bytes() - bytes_before) as f64 / stored / 1024.0,
+        (thread_cpu_seconds() - cpu_before) * 1e6 / stored
     );
 }
 
