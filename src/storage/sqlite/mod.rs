@@ -317,6 +317,58 @@ mod tests {
     }
 
     #[test]
+    fn the_ten_busiest_senders_match_a_full_count_as_counts_rise_and_fall() {
+        let (_dir, storage) = temp_db();
+        let mut writer = storage.writer();
+        // 40 senders with counts spread over several ranks, many ties; older rows first.
+        let mut n = 0;
+        let mut batch = Vec::new();
+        for sender in 0..40_i64 {
+            for _ in 0..(sender * 37 % 23 + sender % 5 + 1) {
+                n += 1;
+                let ts = format!("2025-01-{:02}T00:00:00Z", 1 + n % 28);
+                batch.push(message(
+                    &format!("m{n}"),
+                    &format!("+{}", 100 + sender),
+                    &ts,
+                    "x",
+                ));
+            }
+        }
+        writer.insert_batch(&batch).unwrap();
+        let mut reader = storage.reader();
+        let expected = |kept: &[NewMessage]| {
+            let mut counts = std::collections::BTreeMap::<String, u64>::new();
+            kept.iter()
+                .for_each(|m| *counts.entry(m.from.clone()).or_default() += 1);
+            let mut ranked: Vec<(String, u64)> = counts.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            ranked.truncate(10);
+            ranked
+        };
+        let top = |reader: &mut Box<dyn MessageReader>| -> Vec<(String, u64)> {
+            let stats = reader.stats().unwrap();
+            stats
+                .messages_per_sender
+                .into_iter()
+                .map(|s| (s.from, s.count))
+                .collect()
+        };
+        assert_eq!(top(&mut reader), expected(&batch));
+
+        // Retention removes the first half of January; counts fall, some senders vanish.
+        let cutoff = crate::domain::Timestamp::parse("2025-01-15T00:00:00Z").unwrap();
+        while writer.delete_before(cutoff.micros(), 7).unwrap() > 0 {}
+        let kept: Vec<NewMessage> = batch
+            .into_iter()
+            .filter(|m| m.ts.micros() >= cutoff.micros())
+            .collect();
+        assert_eq!(top(&mut reader), expected(&kept));
+        let stats = reader.stats().unwrap();
+        assert_eq!(stats.total_messages, kept.len() as u64);
+    }
+
+    #[test]
     fn a_removed_database_file_is_reported_missing() {
         let (_dir, storage) = temp_db();
         let mut writer = storage.writer();
