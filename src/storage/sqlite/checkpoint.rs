@@ -1,11 +1,11 @@
 //! Background WAL checkpoints, so the writer never stops to copy pages into the database file.
 //!
 //! The writer's own automatic checkpoint is off. This task, on its own thread and connection,
-//! copies committed WAL frames into the database without blocking anyone (`PASSIVE`) once the
-//! WAL passes [`PASSIVE_AT_BYTES`]. Under continuous writes a passive checkpoint never catches up,
-//! so the WAL would grow forever; past [`RESTART_AT_BYTES`] it follows up with `RESTART`, which
-//! briefly holds off the writer while the last few frames are copied, then lets the WAL start
-//! over from its beginning (and `journal_size_limit` trims the file).
+//! copies committed WAL frames into the database without blocking anyone (`PASSIVE`) every
+//! [`INTERVAL`]. Under continuous writes a passive checkpoint never catches up, so the WAL would
+//! grow forever; once it holds more than [`RESTART_AT_BYTES`] the task follows up with `RESTART`,
+//! which briefly holds off the writer while the last few frames are copied, then lets the WAL
+//! start over from its beginning (and `journal_size_limit` trims the file back to that size).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,33 +15,35 @@ use rusqlite::{Connection, OpenFlags};
 use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
 use crate::storage::{Maintenance, StorageError};
 
-/// WAL size from which committed frames are copied into the database.
-const PASSIVE_AT_BYTES: u64 = 16 << 20;
-/// WAL size from which the WAL is made to start over.
-const RESTART_AT_BYTES: u64 = 64 << 20;
+/// WAL content from which the WAL is made to start over.
+pub const RESTART_AT_BYTES: i64 = 256 << 20;
 /// How often the WAL size is looked at.
 const INTERVAL: Duration = Duration::from_millis(100);
 
 /// The checkpoint task; see the module documentation.
 pub struct Checkpointer {
     connection: TrackedConnection,
-    wal_path: PathBuf,
 }
 
 impl Checkpointer {
     pub(super) fn new(path: PathBuf, home: FileIdentity) -> Self {
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
         Self {
             connection: TrackedConnection::new(path, home, open_checkpointer, Role::Reader),
-            wal_path: wal.into(),
         }
     }
 
-    fn checkpoint(&mut self, mode: &str) -> Result<(), StorageError> {
+    /// Runs one checkpoint; returns the bytes of WAL content it found.
+    fn checkpoint(&mut self, mode: &str) -> Result<i64, StorageError> {
         let conn = self.connection.get()?;
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
-            .map_err(from_sqlite)
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(from_sqlite)?;
+        let frames: i64 = conn
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+                row.get(1)
+            })
+            .map_err(from_sqlite)?;
+        Ok(frames.max(0) * page_size)
     }
 }
 
@@ -51,13 +53,9 @@ impl Maintenance for Checkpointer {
     }
 
     fn run_once(&mut self) -> Result<(), StorageError> {
-        let wal_bytes = std::fs::metadata(&self.wal_path).map_or(0, |m| m.len());
-        if wal_bytes < PASSIVE_AT_BYTES {
-            return Ok(());
-        }
-        let result = self.checkpoint("PASSIVE").and_then(|()| {
+        let result = self.checkpoint("PASSIVE").and_then(|wal_bytes| {
             if wal_bytes >= RESTART_AT_BYTES {
-                self.checkpoint("RESTART")
+                self.checkpoint("RESTART").map(drop)
             } else {
                 Ok(())
             }

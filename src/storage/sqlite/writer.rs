@@ -28,7 +28,7 @@ const MAX_PENDING_SENDERS: usize = 100_000;
 /// the index pages a batch touches in memory for tables of millions of rows.
 const WRITER_CACHE_KIB: i64 = -131_072;
 /// The WAL file is trimmed to this size when it starts over after a checkpoint.
-const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
+const WAL_SIZE_LIMIT_BYTES: i64 = super::checkpoint::RESTART_AT_BYTES;
 /// Page cache while importing, in KiB.
 const IMPORT_CACHE_KIB: i64 = -1_048_576;
 
