@@ -40,6 +40,8 @@ pub struct Metrics {
     pub database_ready: IntGauge,
     pub database_size_bytes: IntGauge,
     pub retention_deleted: IntCounter,
+    pub text_indexed: IntCounter,
+    pub text_index_backlog: IntGauge,
 }
 
 impl Metrics {
@@ -120,6 +122,16 @@ impl Metrics {
                 "Messages deleted because they were older than RETENTION_DAYS",
             )
             .expect("valid metric"),
+            text_indexed: IntCounter::new(
+                "text_indexed_total",
+                "Messages added to the text-search index",
+            )
+            .expect("valid metric"),
+            text_index_backlog: IntGauge::new(
+                "text_index_backlog_rows",
+                "Messages stored but not yet in the text-search index (searched directly)",
+            )
+            .expect("valid metric"),
             registry,
         };
         for result in WEBHOOK_RESULTS {
@@ -130,7 +142,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.request_latency_ms.clone()),
             Box::new(self.webhook_requests.clone()),
@@ -143,6 +155,8 @@ impl Metrics {
             Box::new(self.database_ready.clone()),
             Box::new(self.database_size_bytes.clone()),
             Box::new(self.retention_deleted.clone()),
+            Box::new(self.text_indexed.clone()),
+            Box::new(self.text_index_backlog.clone()),
         ];
         for collector in collectors {
             self.registry

@@ -67,6 +67,9 @@ impl HealthActor {
                     act.metrics
                         .database_size_bytes
                         .set(i64::try_from(report.size_bytes).unwrap_or(i64::MAX));
+                    act.metrics
+                        .text_index_backlog
+                        .set(i64::try_from(report.text_backlog).unwrap_or(i64::MAX));
                     Readiness::Ready
                 }
                 Ok(Err(error)) => {

@@ -5,8 +5,12 @@
 //! already waiting), so a burst shares one transaction while a lone message is committed at
 //! once. Only after the commit is each sender answered: `Created` rows are on disk. If the commit
 //! fails, every message of the batch gets the error and nothing is stored.
+//!
+//! Between batches the actor keeps the text-search index up to date: while ingest is quiet it
+//! indexes large slices back to back; while ingest is busy, one small slice per tick, so search
+//! catches up without taking more than a few percent of the writer's time.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
@@ -15,7 +19,7 @@ use crate::config::Retention;
 use crate::domain::NewMessage;
 use crate::domain::timestamp::now_micros;
 use crate::metrics::Metrics;
-use crate::storage::{InsertOutcome, MessageWriter, ProbeReport, StorageError};
+use crate::storage::{InsertOutcome, MessageWriter, ProbeReport, StorageError, StorageErrorKind};
 
 /// Store one message and answer on `reply` once it is committed (or failed).
 #[derive(Message)]
@@ -42,6 +46,23 @@ pub struct ProbeWritable;
 #[rtype(result = "()")]
 struct Expire;
 
+/// Index one more slice of text for search.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct IndexText;
+
+/// How often the text indexer looks for work.
+const INDEX_TICK: Duration = Duration::from_millis(50);
+/// Rows indexed per step while ingest is quiet (a step then takes some tens of milliseconds).
+const QUIET_INDEX_SLICE: usize = 2_000;
+/// Rows indexed per tick while ingest is busy (a few milliseconds per tick).
+const BUSY_INDEX_SLICE: usize = 200;
+/// How long a failed commit keeps readiness at 503 when probes pass (no traffic can prove the
+/// store healthy while the service is out of rotation, so this must end by itself).
+const FAILURE_STICKS_FOR: Duration = Duration::from_secs(2);
+/// How long text indexing rests after a failure (say, a lock held by another process).
+const INDEX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
 /// Commit what is pending and stop.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -60,6 +81,15 @@ pub struct StoreActor {
     batch: Vec<NewMessage>,
     waiting: Vec<Pending>,
     flush_queued: bool,
+    last_commit: Instant,
+    /// Rows may be waiting for the text index (cleared when a step finds none).
+    text_backlog: bool,
+    /// No text indexing before this moment (after a failure).
+    index_paused_until: Instant,
+    /// The last commit that failed for want of disk space, and when: readiness reports it for
+    /// [`FAILURE_STICKS_FOR`] unless a commit succeeds meanwhile, because a probe's tiny write
+    /// can still fit where a batch no longer does. (Other causes the probe finds by itself.)
+    last_commit_failure: Option<(Instant, StorageError)>,
 }
 
 impl StoreActor {
@@ -77,6 +107,10 @@ impl StoreActor {
             batch: Vec::with_capacity(max_batch),
             waiting: Vec::with_capacity(max_batch),
             flush_queued: false,
+            last_commit: Instant::now(),
+            text_backlog: true,
+            index_paused_until: Instant::now(),
+            last_commit_failure: None,
         }
     }
 
@@ -95,12 +129,18 @@ impl StoreActor {
         self.batch.clear();
         match result {
             Ok(outcomes) => {
+                self.last_commit = Instant::now();
+                self.text_backlog = true;
+                self.last_commit_failure = None;
                 for (pending, outcome) in self.waiting.drain(..).zip(outcomes) {
                     let _ = pending.reply.send(Ok(outcome));
                 }
             }
             Err(error) => {
                 self.metrics.store_commit_failures.inc();
+                if error.kind == StorageErrorKind::Full {
+                    self.last_commit_failure = Some((Instant::now(), error.clone()));
+                }
                 tracing::error!(error = %error, "storing a batch failed; answering 503");
                 for pending in self.waiting.drain(..) {
                     let _ = pending.reply.send(Err(error.clone()));
@@ -114,6 +154,13 @@ impl Actor for StoreActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(INDEX_TICK, |act, ctx| {
+            if act.is_quiet() {
+                ctx.notify(IndexText);
+            } else {
+                act.index_text(BUSY_INDEX_SLICE);
+            }
+        });
         if let Some(retention) = self.retention {
             ctx.notify(Expire);
             ctx.run_interval(retention.interval, |_, ctx| ctx.notify(Expire));
@@ -179,11 +226,55 @@ impl Handler<Expire> for StoreActor {
     }
 }
 
+impl StoreActor {
+    /// No batch is pending and none was committed for a tick.
+    fn is_quiet(&self) -> bool {
+        self.batch.is_empty() && self.last_commit.elapsed() >= INDEX_TICK
+    }
+
+    /// Indexes up to `limit` rows; returns whether that many were indexed (more may wait).
+    fn index_text(&mut self, limit: usize) -> bool {
+        if !self.text_backlog || Instant::now() < self.index_paused_until {
+            return false;
+        }
+        match self.writer.index_text(limit) {
+            Ok(indexed) => {
+                self.metrics.text_indexed.inc_by(indexed as u64);
+                self.text_backlog = indexed == limit;
+                self.text_backlog
+            }
+            Err(error) => {
+                tracing::debug!(error = %error, "indexing text for search failed; will retry");
+                self.index_paused_until = Instant::now() + INDEX_RETRY_PAUSE;
+                false
+            }
+        }
+    }
+}
+
+impl Handler<IndexText> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, _: IndexText, ctx: &mut Self::Context) {
+        // Queued behind whatever arrived meanwhile; stop as soon as ingest resumes.
+        if self.is_quiet() && self.index_text(QUIET_INDEX_SLICE) {
+            ctx.notify(IndexText);
+        }
+    }
+}
+
 impl Handler<ProbeWritable> for StoreActor {
     type Result = Result<ProbeReport, StorageError>;
 
     fn handle(&mut self, _: ProbeWritable, _: &mut Self::Context) -> Self::Result {
-        self.writer.probe()
+        let report = self.writer.probe()?;
+        match self.last_commit_failure.take() {
+            Some((when, failure)) if when.elapsed() < FAILURE_STICKS_FOR => {
+                self.last_commit_failure = Some((when, failure.clone()));
+                Err(failure)
+            }
+            _ => Ok(report),
+        }
     }
 }
 

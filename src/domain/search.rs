@@ -13,8 +13,14 @@ pub struct TextSearch {
 impl TextSearch {
     pub fn new(query: &str) -> Self {
         Self {
-            needle: query.to_lowercase(),
+            needle: Self::fold(query),
         }
+    }
+
+    /// The case-folded form both a needle and a text are compared in. Stores that index text
+    /// must index this form, so their candidates are never fewer than the true matches.
+    pub fn fold(text: &str) -> String {
+        text.to_lowercase()
     }
 
     /// The lower-cased needle, as stores pass it to [`TextSearch::contains`].

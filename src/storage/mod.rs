@@ -44,6 +44,8 @@ pub struct ImportReport {
 pub struct ProbeReport {
     /// Bytes the database takes on disk.
     pub size_bytes: u64,
+    /// Messages not yet in the text-search index.
+    pub text_backlog: u64,
 }
 
 /// The single writer's view of a store.
@@ -66,6 +68,11 @@ pub trait MessageWriter: Send {
     /// Deletes up to `limit` of the messages whose `ts` is before `cutoff_us`, oldest first, in
     /// one short transaction; returns how many went.
     fn delete_before(&mut self, cutoff_us: i64, limit: usize) -> Result<usize, StorageError>;
+
+    /// Brings the text-search index up to date by at most `limit` rows (oldest first); returns
+    /// how many rows it indexed, 0 when it is current. Stores that index synchronously
+    /// return 0.
+    fn index_text(&mut self, limit: usize) -> Result<usize, StorageError>;
 
     /// Proves the store is reachable, has its schema and takes a durable write.
     fn probe(&mut self) -> Result<ProbeReport, StorageError>;
@@ -122,6 +129,8 @@ pub enum StorageErrorKind {
     Locked,
     /// The file is not a usable database.
     Corrupt,
+    /// A read ran past its time limit.
+    TimedOut,
     /// Anything else.
     Failed,
 }
@@ -154,6 +163,7 @@ impl fmt::Display for StorageErrorKind {
             Self::ReadOnly => "database is read-only",
             Self::Locked => "database is locked by another process",
             Self::Corrupt => "database file is not a usable database",
+            Self::TimedOut => "database query took too long",
             Self::Failed => "database error",
         })
     }

@@ -8,7 +8,9 @@
 mod aggregates;
 mod checkpoint;
 pub mod legacy;
+mod query_plan;
 mod reader;
+mod text_index;
 mod writer;
 
 use std::os::unix::fs::MetadataExt;
@@ -77,7 +79,11 @@ impl Storage for SqliteStorage {
     }
 
     fn reader(&self) -> Box<dyn MessageReader> {
-        Box::new(SqliteReader::new(self.path.clone(), self.home))
+        Box::new(SqliteReader::new(
+            self.path.clone(),
+            self.home,
+            query_plan::Tuning::default(),
+        ))
     }
 
     fn maintenance(&self) -> Option<Box<dyn Maintenance>> {
@@ -245,6 +251,7 @@ fn from_sqlite(error: rusqlite::Error) -> StorageError {
         }
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageErrorKind::Locked,
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StorageErrorKind::Corrupt,
+        Some(ErrorCode::OperationInterrupted) => StorageErrorKind::TimedOut,
         _ => StorageErrorKind::Failed,
     };
     StorageError::new(kind, error.to_string())

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use super::aggregates::CountChanges;
+use super::text_index;
 use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
 use crate::domain::NewMessage;
 use crate::domain::timestamp::{format_micros, now_micros};
@@ -18,11 +19,15 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (message_id) DO NOTHING";
 
 /// The oldest messages by `ts`, a bounded number at a time, so each transaction stays short.
+/// The newest row (highest rowid) is never deleted, so rowids are never reused and "every row
+/// after `indexed_through`" stays a true description of what the text index lacks.
 const DELETE_BEFORE: &str = "DELETE FROM messages WHERE rowid IN \
-     (SELECT rowid FROM messages WHERE ts_us < ?1 ORDER BY ts_us LIMIT ?2) RETURNING from_msisdn";
+     (SELECT rowid FROM messages WHERE ts_us < ?1 \
+      AND rowid < (SELECT max(rowid) FROM messages) ORDER BY ts_us LIMIT ?2) \
+     RETURNING rowid, from_msisdn, to_msisdn, ts_us";
 
-/// During an import, aggregate changes are written once this many senders are pending.
-const MAX_PENDING_SENDERS: usize = 100_000;
+/// During an import, aggregate changes are written once this many keys are pending.
+const MAX_PENDING_COUNTS: usize = 100_000;
 
 /// Page cache of the writer connection, in KiB (negative `cache_size`): large enough to keep
 /// the index pages a batch touches in memory for tables of millions of rows.
@@ -95,6 +100,9 @@ impl SqliteWriter {
                 .map_err(from_sqlite)?;
             let mut chunk = ImportReport::default();
             let mut counts = CountChanges::default();
+            // Imported rows are indexed for search as they go (much cheaper in bulk than later),
+            // which needs every earlier row indexed first.
+            while text_index::catch_up(&tx, 10_000)? > 0 {}
             {
                 let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
                 for row in rows.by_ref().take(commit_every.unwrap_or(usize::MAX)) {
@@ -104,10 +112,17 @@ impl SqliteWriter {
                     };
                     let received_at = row.received_at.as_deref().unwrap_or(&now);
                     match insert_one(&mut insert, &row.message, received_at, &mut counts)? {
-                        InsertOutcome::Created => chunk.inserted += 1,
+                        InsertOutcome::Created => {
+                            chunk.inserted += 1;
+                            let rowid = tx.last_insert_rowid();
+                            if let Some(text) = &row.message.text {
+                                text_index::add(&tx, rowid, text)?;
+                            }
+                            text_index::set_indexed_through(&tx, rowid)?;
+                        }
                         InsertOutcome::Duplicate => chunk.duplicates += 1,
                     }
-                    if counts.senders() >= MAX_PENDING_SENDERS {
+                    if counts.pending() >= MAX_PENDING_COUNTS {
                         counts.apply(&tx)?;
                     }
                     let done =
@@ -141,18 +156,23 @@ impl SqliteWriter {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(from_sqlite)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let indexed_through = text_index::indexed_through(&tx)?;
         let mut counts = CountChanges::default();
         let deleted = {
             let mut delete = tx.prepare_cached(DELETE_BEFORE).map_err(from_sqlite)?;
-            let mut senders = delete
+            let mut gone = delete
                 .query(params![cutoff_us, limit])
                 .map_err(from_sqlite)?;
             let mut deleted = 0;
-            while let Some(row) = senders.next().map_err(from_sqlite)? {
-                counts.add(
-                    row.get_ref(0).map_err(from_sqlite)?.as_str().unwrap_or(""),
-                    -1,
+            while let Some(row) = gone.next().map_err(from_sqlite)? {
+                let (rowid, from, to, ts_us): (i64, String, String, i64) = (
+                    row.get(0).map_err(from_sqlite)?,
+                    row.get(1).map_err(from_sqlite)?,
+                    row.get(2).map_err(from_sqlite)?,
+                    row.get(3).map_err(from_sqlite)?,
                 );
+                counts.add(&from, &to, ts_us, -1);
+                text_index::remove(&tx, rowid, indexed_through)?;
                 deleted += 1;
             }
             deleted
@@ -160,6 +180,17 @@ impl SqliteWriter {
         counts.apply(&tx)?;
         tx.commit().map_err(from_sqlite)?;
         Ok(deleted)
+    }
+
+    fn try_index_text(&mut self, limit: usize) -> Result<usize, StorageError> {
+        let conn = self.connection.get()?;
+        // Indexing can always wait: if another process holds the lock, give up at once
+        // instead of keeping the writer (and the messages queued for it) waiting.
+        conn.busy_timeout(Duration::ZERO).map_err(from_sqlite)?;
+        let indexed = index_text_slice(conn, limit);
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(from_sqlite)?;
+        indexed
     }
 
     fn try_probe(&mut self) -> Result<ProbeReport, StorageError> {
@@ -171,10 +202,24 @@ impl SqliteWriter {
         conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
             .map_err(from_sqlite)?;
         touched.map_err(from_sqlite)?;
+        let text_backlog = text_index::backlog(conn)?.unsigned_abs();
         Ok(ProbeReport {
+            text_backlog,
             size_bytes: self.connection.files_size(),
         })
     }
+}
+
+/// Indexes up to `limit` rows for search in one transaction; returns how many.
+fn index_text_slice(conn: &mut Connection, limit: usize) -> Result<usize, StorageError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(from_sqlite)?;
+    let indexed = text_index::catch_up(&tx, limit)?;
+    if indexed > 0 {
+        tx.commit().map_err(from_sqlite)?;
+    }
+    Ok(indexed)
 }
 
 /// Inserts one message unless its `message_id` is already stored, noting it in `counts`.
@@ -196,7 +241,7 @@ fn insert_one(
         ])
         .map_err(from_sqlite)?;
     if changed == 1 {
-        counts.add(&m.from, 1);
+        counts.add(&m.from, &m.to, m.ts.micros(), 1);
         Ok(InsertOutcome::Created)
     } else {
         Ok(InsertOutcome::Duplicate)
@@ -221,6 +266,11 @@ impl MessageWriter for SqliteWriter {
 
     fn delete_before(&mut self, cutoff_us: i64, limit: usize) -> Result<usize, StorageError> {
         let result = self.try_delete_before(cutoff_us, limit);
+        self.connection.settle(result)
+    }
+
+    fn index_text(&mut self, limit: usize) -> Result<usize, StorageError> {
+        let result = self.try_index_text(limit);
         self.connection.settle(result)
     }
 

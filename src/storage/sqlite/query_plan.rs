@@ -1,0 +1,596 @@
+//! How `/messages` pages and totals are read, fast at ten million rows.
+//!
+//! - Every listing is `ORDER BY ts_us, message_id`, read off the index of its most selective
+//!   filter (`from`, else `to`, else time), named explicitly so the plan never depends on
+//!   statistics.
+//! - A deep `offset` over time alone (no `from`/`to`/`q`) jumps to the right hour using
+//!   `hour_counts`, then steps over at most one hour of rows.
+//! - `q` is first tried by walking the listing index and checking each row, under a small time
+//!   budget: that is fastest for common words, whose matches come quickly. When the budget runs
+//!   out, the rows holding every trigram of `q` are taken from the text index (plus the rows not
+//!   indexed yet) and each is checked exactly: fastest for rare words. Both give exactly the
+//!   rows `TextSearch` matches.
+//! - `total` comes from the aggregates when the filters are just `from`, just `to`, or just a
+//!   time range (plus at most two partial hours), and is counted otherwise.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::aggregates::{HOUR_US, hour_of};
+use super::{from_sqlite, text_index};
+use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch};
+use crate::storage::{StorageError, StorageErrorKind};
+
+/// The thresholds that choose between plans.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// From this `offset` on, a listing over time alone skips whole hours.
+    pub deep_offset: u64,
+    /// How long `q` is tried by walking the listing before the text index is used.
+    pub walk_budget: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            deep_offset: 10_000,
+            walk_budget: Duration::from_millis(15),
+        }
+    }
+}
+
+/// A `WHERE` clause under construction, and the index the listing should be read from.
+struct Clause {
+    index: &'static str,
+    conditions: Vec<String>,
+    args: Vec<Value>,
+}
+
+impl Clause {
+    /// The filters other than `q`, and the keyset position.
+    fn new(filter: &MessageFilter, after: Option<&Position>) -> Self {
+        let mut clause = Self {
+            index: match (&filter.from, &filter.to) {
+                (Some(_), _) => "messages_by_from",
+                (None, Some(_)) => "messages_by_to",
+                (None, None) => "messages_by_ts",
+            },
+            conditions: Vec::new(),
+            args: Vec::new(),
+        };
+        if let Some(from) = &filter.from {
+            clause.push("from_msisdn = ?", Value::Text(from.clone()));
+        }
+        if let Some(to) = &filter.to {
+            clause.push("to_msisdn = ?", Value::Text(to.clone()));
+        }
+        if let Some(since) = &filter.since {
+            clause.push("ts_us >= ?", Value::Integer(since.micros()));
+        }
+        if let Some(until) = &filter.until {
+            clause.push("ts_us < ?", Value::Integer(until.micros()));
+        }
+        if let Some(after) = after {
+            clause.push_all(
+                "(ts_us, message_id) > (?, ?)",
+                [
+                    Value::Integer(after.ts_us),
+                    Value::Text(after.message_id.clone()),
+                ],
+            );
+        }
+        clause
+    }
+
+    fn push(&mut self, condition: &str, arg: Value) {
+        self.push_all(condition, [arg]);
+    }
+
+    fn push_all(&mut self, condition: &str, args: impl IntoIterator<Item = Value>) {
+        self.conditions.push(condition.to_owned());
+        self.args.extend(args);
+    }
+
+    /// Only rows whose text contains `needle` (already folded).
+    fn text_contains(&mut self, needle: &str) {
+        self.push("text_contains(text, ?)", Value::Text(needle.to_owned()));
+    }
+
+    /// Only rows the text index says may contain `needle`, or that it has not seen yet.
+    fn text_candidates(&mut self, expression: String, indexed_through: i64) {
+        self.push_all(
+            "rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? \
+             UNION ALL SELECT rowid FROM messages WHERE rowid > ?)",
+            [Value::Text(expression), Value::Integer(indexed_through)],
+        );
+    }
+
+    fn where_sql(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+
+    /// `FROM messages` read off the filter's index, or left to the planner (for candidates).
+    fn source_sql(&self, use_index: bool) -> String {
+        if use_index {
+            format!(
+                "FROM messages INDEXED BY {}{}",
+                self.index,
+                self.where_sql()
+            )
+        } else {
+            format!("FROM messages{}", self.where_sql())
+        }
+    }
+}
+
+/// Up to `limit` rows matching `filter` in listing order, after `after` and then `offset` rows,
+/// and the position of the last one when more follow.
+pub fn select(
+    conn: &mut Connection,
+    filter: &MessageFilter,
+    after: Option<&Position>,
+    limit: usize,
+    offset: u64,
+    tuning: Tuning,
+) -> Result<MessageSlice, StorageError> {
+    let mut clause = Clause::new(filter, after);
+    let Some(q) = &filter.q else {
+        let offset = skip_hours(conn, filter, after, offset, tuning, &mut clause)?;
+        return read_page(conn, &clause, true, limit, offset);
+    };
+    let needle = TextSearch::new(q).needle().to_owned();
+    let expression = text_index::match_expression(&needle);
+    let mut walk = Clause::new(filter, after);
+    walk.text_contains(&needle);
+    if expression.is_none() {
+        return read_page(conn, &walk, true, limit, offset);
+    }
+    if let Some(page) = within(conn, tuning.walk_budget, |conn| {
+        read_page(conn, &walk, true, limit, offset)
+    })? {
+        return Ok(page);
+    }
+    let indexed_through = text_index::indexed_through(conn)?;
+    clause.text_candidates(expression.expect("checked above"), indexed_through);
+    clause.text_contains(&needle);
+    read_page(conn, &clause, false, limit, offset)
+}
+
+/// How many rows match `filter`.
+pub fn count(
+    conn: &mut Connection,
+    filter: &MessageFilter,
+    tuning: Tuning,
+) -> Result<u64, StorageError> {
+    let MessageFilter {
+        from,
+        to,
+        since,
+        until,
+        q,
+    } = filter;
+    let aggregate = |sql: &str, key: &str| -> Result<u64, StorageError> {
+        let count: Option<i64> = conn
+            .query_row(sql, [key], |row| row.get(0))
+            .optional()
+            .map_err(from_sqlite)?;
+        Ok(count.unwrap_or(0).unsigned_abs())
+    };
+    match (from, to, since.is_some() || until.is_some(), q) {
+        (None, None, false, None) => conn
+            .query_row(
+                "SELECT message_count FROM message_totals WHERE id = 1",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(i64::unsigned_abs)
+            .map_err(from_sqlite),
+        (Some(from), None, false, None) => aggregate(
+            "SELECT message_count FROM sender_stats WHERE from_msisdn = ?1",
+            from,
+        ),
+        (None, Some(to), false, None) => aggregate(
+            "SELECT message_count FROM recipient_stats WHERE to_msisdn = ?1",
+            to,
+        ),
+        (None, None, true, None) => count_time_range(
+            conn,
+            since.as_ref().map(|t| t.micros()),
+            until.as_ref().map(|t| t.micros()),
+        ),
+        (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
+        (_, _, _, Some(q)) => {
+            let needle = TextSearch::new(q).needle().to_owned();
+            let mut walk = Clause::new(filter, None);
+            walk.text_contains(&needle);
+            let Some(expression) = text_index::match_expression(&needle) else {
+                return count_rows(conn, &walk, true);
+            };
+            if let Some(total) = within(conn, tuning.walk_budget, |conn| {
+                count_rows(conn, &walk, true)
+            })? {
+                return Ok(total);
+            }
+            let mut candidates = Clause::new(filter, None);
+            candidates.text_candidates(expression, text_index::indexed_through(conn)?);
+            candidates.text_contains(&needle);
+            count_rows(conn, &candidates, false)
+        }
+    }
+}
+
+fn count_rows(conn: &Connection, clause: &Clause, use_index: bool) -> Result<u64, StorageError> {
+    let sql = format!("SELECT COUNT(*) {}", clause.source_sql(use_index));
+    conn.prepare_cached(&sql)
+        .and_then(|mut statement| {
+            statement.query_row(params_from_iter(&clause.args), |row| row.get::<_, i64>(0))
+        })
+        .map(i64::unsigned_abs)
+        .map_err(from_sqlite)
+}
+
+fn read_page(
+    conn: &Connection,
+    clause: &Clause,
+    use_index: bool,
+    limit: usize,
+    offset: u64,
+) -> Result<MessageSlice, StorageError> {
+    let sql = format!(
+        "SELECT message_id, from_msisdn, to_msisdn, ts, text, ts_us {} \
+         ORDER BY ts_us, message_id LIMIT ? OFFSET ?",
+        clause.source_sql(use_index)
+    );
+    // One row more than asked for tells whether more follow.
+    let mut args = clause.args.clone();
+    args.push(Value::Integer(
+        i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
+    ));
+    args.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
+    let mut statement = conn.prepare_cached(&sql).map_err(from_sqlite)?;
+    let mut rows = statement
+        .query_map(params_from_iter(args), |row| {
+            Ok((
+                StoredMessage {
+                    message_id: row.get(0)?,
+                    from: row.get(1)?,
+                    to: row.get(2)?,
+                    ts: row.get(3)?,
+                    text: row.get(4)?,
+                },
+                row.get::<_, i64>(5)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(from_sqlite)?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = rows
+        .last()
+        .filter(|_| more)
+        .map(|(message, ts_us)| Position {
+            ts_us: *ts_us,
+            message_id: message.message_id.clone(),
+        });
+    Ok(MessageSlice {
+        messages: rows.into_iter().map(|(message, _)| message).collect(),
+        next,
+    })
+}
+
+/// Runs `read` with a time budget: `None` when it ran out (the read was interrupted).
+fn within<T>(
+    conn: &mut Connection,
+    budget: Duration,
+    read: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<Option<T>, StorageError> {
+    let deadline = Instant::now() + budget;
+    conn.progress_handler(1_000, Some(move || Instant::now() >= deadline))
+        .map_err(from_sqlite)?;
+    let result = read(conn);
+    conn.progress_handler(0, None::<fn() -> bool>)
+        .map_err(from_sqlite)?;
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.kind == StorageErrorKind::TimedOut => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// For a deep `offset` over time alone, narrows `clause` to start at the hour holding the row at
+/// that offset, and returns the offset left within it; otherwise returns `offset` unchanged.
+fn skip_hours(
+    conn: &Connection,
+    filter: &MessageFilter,
+    after: Option<&Position>,
+    offset: u64,
+    tuning: Tuning,
+    clause: &mut Clause,
+) -> Result<u64, StorageError> {
+    let over_time_alone = filter.from.is_none() && filter.to.is_none() && after.is_none();
+    if offset < tuning.deep_offset || !over_time_alone {
+        return Ok(offset);
+    }
+    let lo = filter.since.as_ref().map(|t| t.micros());
+    let hi = filter.until.as_ref().map(|t| t.micros());
+    let mut left = offset;
+    for (hour, rows) in hours(conn, lo, hi)? {
+        if left < rows {
+            // The page starts in this hour: read from its start (or `since`), skipping `left`.
+            let start = lo.map_or(hour * HOUR_US, |lo| lo.max(hour * HOUR_US));
+            clause.push("ts_us >= ?", Value::Integer(start));
+            return Ok(left);
+        }
+        left -= rows;
+    }
+    // Past the end: an empty page.
+    clause.push("ts_us > ?", Value::Integer(i64::MAX));
+    Ok(0)
+}
+
+/// The rows in `[lo, hi)` (either end open when `None`) per hour, in order: whole hours from
+/// `hour_counts`, the partial first and last hours counted.
+fn hours(
+    conn: &Connection,
+    lo: Option<i64>,
+    hi: Option<i64>,
+) -> Result<Vec<(i64, u64)>, StorageError> {
+    let first = lo.map(hour_of);
+    let last = hi.map(|hi| hour_of(hi - 1));
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT hour, message_count FROM hour_counts \
+             WHERE hour >= coalesce(?1, hour) AND hour <= coalesce(?2, hour) ORDER BY hour",
+        )
+        .map_err(from_sqlite)?;
+    let whole: Vec<(i64, i64)> = statement
+        .query_map(params![first, last], |row| Ok((row.get(0)?, row.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(from_sqlite)?;
+    whole
+        .into_iter()
+        .map(|(hour, rows)| {
+            let partial = Some(hour) == first && lo != Some(hour * HOUR_US)
+                || Some(hour) == last && hi != Some((hour + 1) * HOUR_US);
+            if !partial {
+                return Ok((hour, rows.unsigned_abs()));
+            }
+            let from = lo.map_or(hour * HOUR_US, |lo| lo.max(hour * HOUR_US));
+            let to = hi.map_or((hour + 1) * HOUR_US, |hi| hi.min((hour + 1) * HOUR_US));
+            let counted: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM messages INDEXED BY messages_by_ts \
+                     WHERE ts_us >= ?1 AND ts_us < ?2",
+                )
+                .and_then(|mut s| s.query_row(params![from, to], |row| row.get(0)))
+                .map_err(from_sqlite)?;
+            Ok((hour, counted.unsigned_abs()))
+        })
+        .collect()
+}
+
+/// Rows in `[lo, hi)`, from the hourly counts.
+fn count_time_range(
+    conn: &Connection,
+    lo: Option<i64>,
+    hi: Option<i64>,
+) -> Result<u64, StorageError> {
+    Ok(hours(conn, lo, hi)?.into_iter().map(|(_, rows)| rows).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tuning;
+    use crate::domain::timestamp::format_micros;
+    use crate::domain::{MessageFilter, MessageQuery, NewMessage, TextSearch, Timestamp};
+    use crate::storage::sqlite::{SqliteReader, SqliteStorage};
+    use crate::storage::{MessageReader, Storage};
+    use std::time::Duration;
+
+    const TEXTS: [Option<&str>; 9] = [
+        Some("order shipped today"),
+        Some("ORDER #5 is 50% off"),
+        Some("meeting at the Zebracorn café"),
+        Some("Grüße aus KÖLN"),
+        Some("köln again, order placed"),
+        Some("zz top"),
+        None,
+        Some("file_name_v2 attached"),
+        Some("plain words only"),
+    ];
+
+    /// 600 messages over about 30 hours: 5 senders, 3 recipients, texts from `TEXTS`.
+    fn messages() -> Vec<NewMessage> {
+        (0..600_i64)
+            .map(|i| {
+                // Spread over hours, out of order, with ties on the same instant.
+                let micros =
+                    1_736_900_000_000_000 + (i * 7919 % 600) * 180_000_000 + (i % 3) * 250_000;
+                let body = serde_json::json!({
+                    "message_id": format!("m{i:04}"),
+                    "from": format!("+1{}", i % 5),
+                    "to": format!("+4{}", i % 3),
+                    "ts": format_micros(micros),
+                    "text": TEXTS[(i % 9) as usize],
+                });
+                NewMessage::from_json(body.to_string().as_bytes()).unwrap()
+            })
+            .collect()
+    }
+
+    fn expected(all: &[NewMessage], filter: &MessageFilter) -> Vec<String> {
+        let search = filter.q.as_deref().map(TextSearch::new);
+        let mut matching: Vec<&NewMessage> = all
+            .iter()
+            .filter(|m| filter.from.as_ref().is_none_or(|f| *f == m.from))
+            .filter(|m| filter.to.as_ref().is_none_or(|t| *t == m.to))
+            .filter(|m| {
+                filter
+                    .since
+                    .as_ref()
+                    .is_none_or(|s| m.ts.micros() >= s.micros())
+            })
+            .filter(|m| {
+                filter
+                    .until
+                    .as_ref()
+                    .is_none_or(|u| m.ts.micros() < u.micros())
+            })
+            .filter(|m| {
+                search
+                    .as_ref()
+                    .is_none_or(|s| m.text.as_deref().is_some_and(|t| s.matches(t)))
+            })
+            .collect();
+        matching
+            .sort_by(|a, b| (a.ts.micros(), &a.message_id).cmp(&(b.ts.micros(), &b.message_id)));
+        matching.into_iter().map(|m| m.message_id.clone()).collect()
+    }
+
+    fn filters() -> Vec<MessageFilter> {
+        let ts = |text: &str| Some(Timestamp::parse(text).unwrap());
+        let mut filters = Vec::new();
+        for q in [
+            None,
+            Some("order"),
+            Some("zebracorn"),
+            Some("köln"),
+            Some("50%"),
+            Some("zz"),
+            Some("e_v"),
+        ] {
+            for (from, to) in [
+                (None, None),
+                (Some("+12"), None),
+                (None, Some("+41")),
+                (Some("+13"), Some("+40")),
+            ] {
+                for (since, until) in [
+                    (None, None),
+                    (ts("2025-01-15T02:00:00Z"), None),
+                    (None, ts("2025-01-15T20:30:00.5Z")),
+                    (ts("2025-01-15T03:17:00Z"), ts("2025-01-15T09:00:00Z")),
+                ] {
+                    filters.push(MessageFilter {
+                        from: from.map(str::to_owned),
+                        to: to.map(str::to_owned),
+                        since: since.clone(),
+                        until: until.clone(),
+                        q: q.map(str::to_owned),
+                    });
+                }
+            }
+        }
+        filters
+    }
+
+    #[test]
+    fn every_plan_returns_exactly_the_rows_and_totals_of_a_full_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
+        let all = messages();
+        let mut writer = storage.writer();
+        writer.insert_batch(&all).unwrap();
+        // Half the rows are in the text index; the rest must be found directly.
+        assert_eq!(writer.index_text(300).unwrap(), 300);
+
+        let tunings = [
+            Tuning::default(),
+            Tuning {
+                deep_offset: 1,
+                walk_budget: Duration::ZERO,
+            },
+            Tuning {
+                deep_offset: 50,
+                walk_budget: Duration::from_secs(10),
+            },
+        ];
+        for tuning in tunings {
+            let mut reader = SqliteReader::new(storage.path.clone(), storage.home, tuning);
+            for filter in filters() {
+                let want = expected(&all, &filter);
+                for offset in [0_u64, 7, 60, 250, 599, 2_000] {
+                    let query = MessageQuery {
+                        filter: filter.clone(),
+                        limit: 10,
+                        offset,
+                        after: None,
+                    };
+                    let page = reader.list(&query).unwrap();
+                    let got: Vec<String> = page.data.iter().map(|m| m.message_id.clone()).collect();
+                    let from = (offset as usize).min(want.len());
+                    let until = (from + 10).min(want.len());
+                    assert_eq!(
+                        got,
+                        want[from..until],
+                        "{tuning:?} {filter:?} offset {offset}"
+                    );
+                    assert_eq!(
+                        page.total,
+                        want.len() as u64,
+                        "total: {tuning:?} {filter:?}"
+                    );
+                    assert_eq!(
+                        page.next.is_some(),
+                        until < want.len(),
+                        "next: {filter:?} {offset}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn indexing_the_text_in_slices_reaches_every_row_and_deletes_leave_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
+        let all = messages();
+        let mut writer = storage.writer();
+        writer.insert_batch(&all).unwrap();
+        let mut indexed = 0;
+        loop {
+            let slice = writer.index_text(64).unwrap();
+            indexed += slice;
+            if slice < 64 {
+                break;
+            }
+        }
+        assert_eq!(indexed, 600);
+        assert_eq!(writer.index_text(64).unwrap(), 0, "nothing left");
+        // Retention deletes rows from the index too; searching still matches a full scan.
+        let cutoff = Timestamp::parse("2025-01-15T06:00:00Z").unwrap().micros();
+        while writer.delete_before(cutoff, 50).unwrap() > 0 {}
+        let kept: Vec<NewMessage> = all
+            .into_iter()
+            .filter(|m| m.ts.micros() >= cutoff)
+            .collect();
+        let tuning = Tuning {
+            deep_offset: 1,
+            walk_budget: Duration::ZERO,
+        };
+        let mut reader = SqliteReader::new(storage.path.clone(), storage.home, tuning);
+        for q in ["order", "zebracorn", "köln"] {
+            let filter = MessageFilter {
+                q: Some(q.to_owned()),
+                ..MessageFilter::default()
+            };
+            let query = MessageQuery {
+                filter: filter.clone(),
+                limit: 100,
+                offset: 0,
+                after: None,
+            };
+            let page = reader.list(&query).unwrap();
+            let want = expected(&kept, &filter);
+            assert_eq!(page.total, want.len() as u64, "{q}");
+            let got: Vec<String> = page.data.iter().map(|m| m.message_id.clone()).collect();
+            assert_eq!(got, want[..want.len().min(100)], "{q}");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The trigram index behind `q` (`messages_text`), kept by the writer.
+//!
+//! Each message's text is folded with [`TextSearch::fold`] (the `q` filter's own case rules) and
+//! stored as trigrams, without positions. A search asks for the rows holding every trigram of
+//! the folded needle: a superset of the matches, which the caller narrows with the exact check.
+//! New rows are indexed in the background, oldest first; `indexed_through` is the highest rowid
+//! indexed, and rows after it must be searched directly.
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::from_sqlite;
+use crate::domain::TextSearch;
+use crate::storage::StorageError;
+
+/// The highest rowid whose text is in the index (every lower one is too).
+pub fn indexed_through(conn: &Connection) -> Result<i64, StorageError> {
+    conn.query_row(
+        "SELECT indexed_through FROM text_index_state WHERE id = 1",
+        [],
+        |row| row.get(0),
+    )
+    .map_err(from_sqlite)
+}
+
+/// Indexes up to `limit` of the rows after `indexed_through`, oldest first; returns how many.
+pub fn catch_up(tx: &Transaction<'_>, limit: usize) -> Result<usize, StorageError> {
+    let from = indexed_through(tx)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut select = tx
+        .prepare_cached("SELECT rowid, text FROM messages WHERE rowid > ?1 ORDER BY rowid LIMIT ?2")
+        .map_err(from_sqlite)?;
+    let mut rows = select.query(params![from, limit]).map_err(from_sqlite)?;
+    let mut last = None;
+    let mut indexed = 0;
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        let rowid: i64 = row.get(0).map_err(from_sqlite)?;
+        if let Some(text) = row
+            .get_ref(1)
+            .map_err(from_sqlite)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+        {
+            add(tx, rowid, text)?;
+        }
+        last = Some(rowid);
+        indexed += 1;
+    }
+    if let Some(last) = last {
+        set_indexed_through(tx, last)?;
+    }
+    Ok(indexed)
+}
+
+/// Adds one row's text.
+pub fn add(tx: &Transaction<'_>, rowid: i64, text: &str) -> Result<(), StorageError> {
+    tx.prepare_cached("INSERT INTO messages_text (rowid, text) VALUES (?1, ?2)")
+        .and_then(|mut insert| insert.execute(params![rowid, TextSearch::fold(text)]))
+        .map_err(from_sqlite)?;
+    Ok(())
+}
+
+/// Removes a deleted row, if it was indexed.
+pub fn remove(tx: &Transaction<'_>, rowid: i64, indexed_through: i64) -> Result<(), StorageError> {
+    if rowid <= indexed_through {
+        tx.prepare_cached("DELETE FROM messages_text WHERE rowid = ?1")
+            .and_then(|mut delete| delete.execute([rowid]))
+            .map_err(from_sqlite)?;
+    }
+    Ok(())
+}
+
+pub fn set_indexed_through(tx: &Transaction<'_>, rowid: i64) -> Result<(), StorageError> {
+    tx.execute(
+        "UPDATE text_index_state SET indexed_through = ?1 WHERE id = 1",
+        [rowid],
+    )
+    .map_err(from_sqlite)?;
+    Ok(())
+}
+
+/// How many rows wait to be indexed (approximately: deleted rows still count).
+pub fn backlog(conn: &Connection) -> Result<i64, StorageError> {
+    let newest: Option<i64> = conn
+        .query_row("SELECT max(rowid) FROM messages", [], |row| row.get(0))
+        .map_err(from_sqlite)?;
+    Ok(newest.map_or(0, |newest| {
+        (newest - indexed_through(conn).unwrap_or(0)).max(0)
+    }))
+}
+
+/// The full-text query finding rows that hold every trigram of `needle` (already folded), or
+/// `None` when it is shorter than a trigram and the index cannot help.
+pub fn match_expression(needle: &str) -> Option<String> {
+    let chars: Vec<char> = needle.chars().collect();
+    if chars.len() < 3 {
+        return None;
+    }
+    let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    trigrams.sort();
+    trigrams.dedup();
+    Some(
+        trigrams
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" AND "),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_expression;
+
+    #[test]
+    fn needles_become_a_conjunction_of_quoted_trigrams() {
+        assert_eq!(match_expression("ab"), None);
+        assert_eq!(match_expression("abc").as_deref(), Some("\"abc\""));
+        assert_eq!(
+            match_expression("abcab").as_deref(),
+            Some("\"abc\" AND \"bca\" AND \"cab\"")
+        );
+        assert_eq!(match_expression("a\"b").as_deref(), Some("\"a\"\"b\""));
+        assert_eq!(
+            match_expression("köln").as_deref(),
+            Some("\"köl\" AND \"öln\"")
+        );
+    }
+}
