@@ -43,12 +43,16 @@ CREATE TABLE IF NOT EXISTS hour_counts (
     message_count INTEGER NOT NULL
 );
 
+-- `deletions` counts the transactions that deleted messages: a count remembered at one value
+-- stays valid, for the rows it covered, as long as it has not moved.
 CREATE TABLE IF NOT EXISTS message_totals (
     id            INTEGER PRIMARY KEY CHECK (id = 1),
     message_count INTEGER NOT NULL,
-    sender_count  INTEGER NOT NULL
+    sender_count  INTEGER NOT NULL,
+    deletions     INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO message_totals (id, message_count, sender_count) VALUES (1, 0, 0);
+INSERT OR IGNORE INTO message_totals (id, message_count, sender_count, deletions)
+    VALUES (1, 0, 0, 0);
 
 -- Text search: trigrams of each message's lower-cased text (lower-cased by the service, with
 -- the same Unicode rules as the `q` filter), without positions and without a copy of the text.

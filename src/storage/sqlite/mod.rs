@@ -15,6 +15,7 @@ mod writer;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
@@ -30,10 +31,11 @@ pub const SCHEMA: &str = include_str!("../../../schema.sql");
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// An SQLite database file.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SqliteStorage {
     path: PathBuf,
     home: FileIdentity,
+    totals: Arc<query_plan::TotalCache>,
 }
 
 impl SqliteStorage {
@@ -58,7 +60,11 @@ impl SqliteStorage {
             .map_err(from_sqlite)?;
         conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
         let home = FileIdentity::of(&path)?;
-        Ok(Self { path, home })
+        Ok(Self {
+            path,
+            home,
+            totals: Arc::default(),
+        })
     }
 
     /// Uses an existing database, applying the schema; never creates one.
@@ -83,6 +89,7 @@ impl Storage for SqliteStorage {
             self.path.clone(),
             self.home,
             query_plan::Tuning::default(),
+            Arc::clone(&self.totals),
         ))
     }
 

@@ -11,7 +11,9 @@
 //!   indexed yet) and each is checked exactly: fastest for rare words. Both give exactly the
 //!   rows `TextSearch` matches.
 //! - `total` comes from the aggregates when the filters are just `from`, just `to`, or just a
-//!   time range (plus at most two partial hours), and is counted otherwise.
+//!   time range (plus at most two partial hours), and is counted otherwise. A search's count is
+//!   remembered ([`TotalCache`]): asked again, only the rows stored since are counted, as long
+//!   as no rows were deleted meanwhile.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +39,38 @@ impl Default for Tuning {
         Self {
             deep_offset: 10_000,
             walk_budget: Duration::from_millis(15),
+        }
+    }
+}
+
+/// Counts of searches, remembered with the newest rowid they covered and the deletion counter
+/// they were made under, shared by every reader of a store.
+#[derive(Default)]
+pub struct TotalCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, RememberedTotal>>,
+}
+
+#[derive(Clone, Copy)]
+struct RememberedTotal {
+    total: u64,
+    through_rowid: i64,
+    deletions: i64,
+}
+
+/// Searches whose counts are remembered at most; beyond that the memory is cleared.
+const REMEMBERED_TOTALS: usize = 256;
+
+impl TotalCache {
+    fn get(&self, key: &str) -> Option<RememberedTotal> {
+        self.entries.lock().ok()?.get(key).copied()
+    }
+
+    fn put(&self, key: String, total: RememberedTotal) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= REMEMBERED_TOTALS {
+                entries.clear();
+            }
+            entries.insert(key, total);
         }
     }
 }
@@ -167,6 +201,7 @@ pub fn count(
     conn: &mut Connection,
     filter: &MessageFilter,
     tuning: Tuning,
+    cache: &TotalCache,
 ) -> Result<u64, StorageError> {
     let MessageFilter {
         from,
@@ -205,24 +240,75 @@ pub fn count(
             until.as_ref().map(|t| t.micros()),
         ),
         (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
-        (_, _, _, Some(q)) => {
-            let needle = TextSearch::new(q).needle().to_owned();
-            let mut walk = Clause::new(filter, None);
-            walk.text_contains(&needle);
-            let Some(expression) = text_index::match_expression(&needle) else {
-                return count_rows(conn, &walk, true);
-            };
-            if let Some(total) = within(conn, tuning.walk_budget, |conn| {
+        (_, _, _, Some(q)) => count_search(conn, filter, q, tuning, cache),
+    }
+}
+
+/// How many rows match a filter with `q`: remembered counts plus the rows stored since, or a
+/// fresh count (by walking, else through the text index).
+fn count_search(
+    conn: &mut Connection,
+    filter: &MessageFilter,
+    q: &str,
+    tuning: Tuning,
+    cache: &TotalCache,
+) -> Result<u64, StorageError> {
+    let needle = TextSearch::new(q).needle().to_owned();
+    let key = format!("{filter:?}");
+    let (newest, deletions): (Option<i64>, i64) = conn
+        .query_row(
+            "SELECT (SELECT max(rowid) FROM messages), deletions FROM message_totals WHERE id = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(from_sqlite)?;
+    let newest = newest.unwrap_or(0);
+    if let Some(known) = cache.get(&key)
+        && known.deletions == deletions
+        && known.through_rowid <= newest
+    {
+        let mut since = Clause::new(filter, None);
+        since.push("rowid > ?", Value::Integer(known.through_rowid));
+        since.text_contains(&needle);
+        let added = count_rows(conn, &since, false)?;
+        let total = known.total + added;
+        cache.put(
+            key,
+            RememberedTotal {
+                total,
+                through_rowid: newest,
+                deletions,
+            },
+        );
+        return Ok(total);
+    }
+    let mut walk = Clause::new(filter, None);
+    walk.text_contains(&needle);
+    let total = match text_index::match_expression(&needle) {
+        None => count_rows(conn, &walk, true)?,
+        Some(expression) => {
+            match within(conn, tuning.walk_budget, |conn| {
                 count_rows(conn, &walk, true)
             })? {
-                return Ok(total);
+                Some(total) => total,
+                None => {
+                    let mut candidates = Clause::new(filter, None);
+                    candidates.text_candidates(expression, text_index::indexed_through(conn)?);
+                    candidates.text_contains(&needle);
+                    count_rows(conn, &candidates, false)?
+                }
             }
-            let mut candidates = Clause::new(filter, None);
-            candidates.text_candidates(expression, text_index::indexed_through(conn)?);
-            candidates.text_contains(&needle);
-            count_rows(conn, &candidates, false)
         }
-    }
+    };
+    cache.put(
+        key,
+        RememberedTotal {
+            total,
+            through_rowid: newest,
+            deletions,
+        },
+    );
+    Ok(total)
 }
 
 fn count_rows(conn: &Connection, clause: &Clause, use_index: bool) -> Result<u64, StorageError> {
@@ -512,7 +598,12 @@ mod tests {
             },
         ];
         for tuning in tunings {
-            let mut reader = SqliteReader::new(storage.path.clone(), storage.home, tuning);
+            let mut reader = SqliteReader::new(
+                storage.path.clone(),
+                storage.home,
+                tuning,
+                Default::default(),
+            );
             for filter in filters() {
                 let want = expected(&all, &filter);
                 for offset in [0_u64, 7, 60, 250, 599, 2_000] {
@@ -574,7 +665,12 @@ mod tests {
             deep_offset: 1,
             walk_budget: Duration::ZERO,
         };
-        let mut reader = SqliteReader::new(storage.path.clone(), storage.home, tuning);
+        let mut reader = SqliteReader::new(
+            storage.path.clone(),
+            storage.home,
+            tuning,
+            Default::default(),
+        );
         for q in ["order", "zebracorn", "köln"] {
             let filter = MessageFilter {
                 q: Some(q.to_owned()),
@@ -592,5 +688,33 @@ mod tests {
             let got: Vec<String> = page.data.iter().map(|m| m.message_id.clone()).collect();
             assert_eq!(got, want[..want.len().min(100)], "{q}");
         }
+    }
+
+    #[test]
+    fn a_remembered_search_count_follows_inserts_and_is_redone_after_deletions() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
+        let all = messages();
+        let (first, later) = all.split_at(400);
+        let mut writer = storage.writer();
+        writer.insert_batch(first).unwrap();
+        let mut reader = SqliteReader::new(
+            storage.path.clone(),
+            storage.home,
+            Tuning::default(),
+            std::sync::Arc::clone(&storage.totals),
+        );
+        let filter = MessageFilter { q: Some("ORDER".to_owned()), ..MessageFilter::default() };
+        let total = |reader: &mut SqliteReader| {
+            let query = MessageQuery { filter: filter.clone(), limit: 1, offset: 0, after: None };
+            reader.list(&query).unwrap().total
+        };
+        assert_eq!(total(&mut reader), expected(first, &filter).len() as u64);
+        writer.insert_batch(later).unwrap();
+        assert_eq!(total(&mut reader), expected(&all, &filter).len() as u64, "new rows counted");
+        let cutoff = Timestamp::parse("2025-01-15T06:00:00Z").unwrap().micros();
+        while writer.delete_before(cutoff, 100).unwrap() > 0 {}
+        let kept: Vec<NewMessage> = all.into_iter().filter(|m| m.ts.micros() >= cutoff).collect();
+        assert_eq!(total(&mut reader), expected(&kept, &filter).len() as u64, "after deletions");
     }
 }

@@ -4,11 +4,12 @@
 //! how they are read is `query_plan`'s business.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::query_plan::{self, Tuning};
+use super::query_plan::{self, TotalCache, Tuning};
 use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
@@ -20,22 +21,30 @@ use crate::storage::{MessageReader, StorageError};
 pub struct SqliteReader {
     connection: TrackedConnection,
     tuning: Tuning,
+    totals: Arc<TotalCache>,
 }
 
 impl SqliteReader {
-    pub(super) fn new(path: PathBuf, home: FileIdentity, tuning: Tuning) -> Self {
+    pub(super) fn new(
+        path: PathBuf,
+        home: FileIdentity,
+        tuning: Tuning,
+        totals: Arc<TotalCache>,
+    ) -> Self {
         Self {
             connection: TrackedConnection::new(path, home, open_reader, Role::Reader),
             tuning,
+            totals,
         }
     }
 
     fn try_list(&mut self, query: &MessageQuery) -> Result<MessagePage, StorageError> {
         let tuning = self.tuning;
+        let totals = Arc::clone(&self.totals);
         let conn = self.connection.get()?;
         // One read transaction, so the page and the total describe the same snapshot.
         let (total, slice) = in_read_transaction(conn, |conn| {
-            let total = query_plan::count(conn, &query.filter, tuning)?;
+            let total = query_plan::count(conn, &query.filter, tuning, &totals)?;
             let slice = query_plan::select(
                 conn,
                 &query.filter,

@@ -178,6 +178,13 @@ impl SqliteWriter {
             deleted
         };
         counts.apply(&tx)?;
+        if deleted > 0 {
+            tx.execute(
+                "UPDATE message_totals SET deletions = deletions + 1 WHERE id = 1",
+                [],
+            )
+            .map_err(from_sqlite)?;
+        }
         tx.commit().map_err(from_sqlite)?;
         Ok(deleted)
     }
