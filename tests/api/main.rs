@@ -10,6 +10,7 @@ mod health;
 mod logging;
 mod messages;
 mod metrics;
+mod openapi;
 mod process;
 mod routing;
 mod security;
