@@ -3,6 +3,7 @@
 
 mod binary;
 mod commands;
+mod container;
 mod data;
 mod helpers;
 
