@@ -15,7 +15,7 @@ use crate::domain::FieldError;
 use crate::storage::StorageError;
 
 /// Seconds a client should wait before retrying a 503.
-pub const RETRY_AFTER_SECONDS: &str = "1";
+const RETRY_AFTER_SECONDS: &str = "1";
 
 /// The body of every error except validation: `{"detail": "..."}`.
 #[derive(Debug, Serialize, ToSchema)]
