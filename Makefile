@@ -6,7 +6,7 @@ export APP_UID ?= $(shell id -u)
 export APP_GID ?= $(shell id -g)
 
 .DEFAULT_GOAL := help
-.PHONY: help up up-monitoring down logs test run bench lint lint-deploy
+.PHONY: help up up-monitoring down logs test docs-check run bench lint lint-deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ logs: ## Follow the service's logs
 
 test: ## Run the test suite
 	cargo test --locked
+
+docs-check: ## Render /docs in headless Chromium (apt-get install -y chromium; else SKIP)
+	python3 tests/browser/check_docs.py
 
 run: ## Run the service locally (reads .env)
 	cargo run --release

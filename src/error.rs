@@ -7,7 +7,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::actors::IngestError;
 use crate::domain::FieldError;
@@ -15,6 +16,22 @@ use crate::storage::StorageError;
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
+
+/// The body of every error except validation: `{"detail": "..."}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"detail": "invalid signature"}))]
+pub struct ErrorBody {
+    /// What went wrong, in a sentence that never carries a secret, SQL or a stack trace.
+    pub detail: String,
+}
+
+/// The body of a `422`: every problem found, in the FastAPI/Pydantic shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"detail": [{"loc": ["body", "from"], "type": "string_pattern_mismatch",
+    "msg": "String should match pattern '^\\+[0-9]{1,15}$'"}]}))]
+pub struct ValidationErrorBody<'a> {
+    pub detail: &'a [FieldError],
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -76,8 +93,10 @@ impl ResponseError for ApiError {
             _ => {}
         }
         match self {
-            Self::Validation(errors) => response.json(json!({ "detail": errors })),
-            other => response.json(json!({ "detail": other.to_string() })),
+            Self::Validation(errors) => response.json(ValidationErrorBody { detail: errors }),
+            other => response.json(ErrorBody {
+                detail: other.to_string(),
+            }),
         }
     }
 }

@@ -2,9 +2,11 @@
 //! `{"loc": ["body", "from"], "msg": "...", "type": "..."}`.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Where a problem was found: `body` or `query`, then the field name when there is one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!(["body", "from"]))]
 pub struct Location(pub Vec<&'static str>);
 
 impl Location {
@@ -30,11 +32,15 @@ impl Location {
 }
 
 /// One problem with a request; a rejected request lists every problem found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     pub loc: Location,
+    /// What is wrong, for people.
+    #[schema(example = "String should match pattern '^\\+[0-9]{1,15}$'")]
     pub msg: String,
+    /// What is wrong, for programs: `missing`, `string_type`, `string_pattern_mismatch`, ...
     #[serde(rename = "type")]
+    #[schema(example = "string_pattern_mismatch")]
     pub kind: &'static str,
 }
 

@@ -1,16 +1,32 @@
 //! What reads return: pages of stored messages and the aggregate statistics.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::cursor::Position;
 
-/// A stored message as clients see it; `ts` is exactly the text the sender sent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A message as `POST /webhook` takes it and reads return it. Reads return `ts` exactly as it
+/// was sent, and `text` always (`null` when the sender sent none).
+///
+/// The constraints below are the validation rules: a stored message has passed them all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Message, example = json!({"message_id": "m1", "from": "+919876543210",
+    "to": "+14155550100", "ts": "2025-01-15T10:00:00Z", "text": "Hello"}))]
 pub struct StoredMessage {
+    /// The sender's unique id for the message; a second delivery of it stores nothing.
+    #[schema(min_length = 1)]
     pub message_id: String,
+    /// The sender's number, E.164: `+` then 1 to 15 digits.
+    #[schema(pattern = r"^\+[0-9]{1,15}$")]
     pub from: String,
+    /// The recipient's number, E.164.
+    #[schema(pattern = r"^\+[0-9]{1,15}$")]
     pub to: String,
+    /// RFC 3339 in UTC with a `Z`, e.g. `2025-01-15T10:00:00Z` or `...:00.250Z`.
+    #[schema(format = DateTime, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
     pub ts: String,
+    /// Optional; at most 4096 characters (Unicode code points).
+    #[schema(max_length = 4096)]
     pub text: Option<String>,
 }
 
@@ -39,21 +55,23 @@ pub struct MessageSlice {
 }
 
 /// Messages stored for one sender.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SenderCount {
     pub from: String,
     pub count: u64,
 }
 
 /// Aggregates over all stored messages, as `GET /stats` returns them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Stats {
     pub total_messages: u64,
     pub senders_count: u64,
     /// The ten senders with the most messages, by count descending, then `from` ascending.
     pub messages_per_sender: Vec<SenderCount>,
-    /// The earliest `ts` by instant, as sent; `None` when there are no messages.
+    /// The earliest `ts` by instant, as sent; `null` when there are no messages.
+    #[schema(required = true)]
     pub first_message_ts: Option<String>,
-    /// The latest `ts` by instant, as sent; `None` when there are no messages.
+    /// The latest `ts` by instant, as sent; `null` when there are no messages.
+    #[schema(required = true)]
     pub last_message_ts: Option<String>,
 }

@@ -4,27 +4,99 @@ use actix_web::web::Bytes;
 use actix_web::web::{Data, Json, Query};
 use actix_web::{HttpRequest, HttpResponse, get};
 use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ReadAccess;
 use crate::actors::ReaderPool;
 use crate::domain::validation::{FieldError, Location};
 use crate::domain::{CursorCodec, MessageFilter, MessageQuery, Position, Stats, StoredMessage};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 
-/// The `/messages` response body.
-#[derive(Serialize)]
+/// One page of `/messages`.
+#[derive(Serialize, ToSchema)]
 pub struct MessagesPage {
+    /// The page's messages, ordered by the instant `ts` denotes, then by `message_id`.
     pub data: Vec<StoredMessage>,
+    /// Every message matching the filters, ignoring `limit`, `offset` and `cursor`.
     pub total: u64,
     pub limit: u32,
     pub offset: u64,
     /// Pass as `cursor` (with the same filters) for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
+}
+
+/// The filters of `/messages` and `/messages/export`, as the OpenAPI document lists them; the
+/// handlers parse them with `MessageFilter` (a test checks the bounds against it). All given
+/// filters must hold; unknown parameters are ignored and a repeated one takes its last value.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "only describes the parameters; MessageFilter parses them"
+)]
+pub struct FilterParams {
+    /// Exact sender, E.164. A leading space is read as `+` (an unencoded `+` decodes to one).
+    #[param(pattern = r"^\+[0-9]{1,15}$", example = "+919876543210")]
+    from: Option<String>,
+    /// Exact recipient, E.164, read like `from`.
+    #[param(pattern = r"^\+[0-9]{1,15}$", example = "+14155550100")]
+    to: Option<String>,
+    /// RFC 3339 UTC (`Z`): messages whose `ts` is at or after this instant.
+    #[param(format = DateTime, example = "2025-01-01T00:00:00Z")]
+    since: Option<String>,
+    /// RFC 3339 UTC (`Z`): messages whose `ts` is strictly before this instant.
+    #[param(format = DateTime, example = "2025-02-01T00:00:00Z")]
+    until: Option<String>,
+    /// Case-insensitive (all of Unicode) substring of `text`; every character is literal,
+    /// `%` and `_` included. Empty means no filter.
+    q: Option<String>,
+}
+
+/// The paging parameters of `/messages`, as the OpenAPI document lists them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "only describes the parameters; MessageQuery parses them"
+)]
+pub struct PageParams {
+    /// Messages per page.
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<u32>,
+    /// Messages to skip; not together with `cursor` unless `0`.
+    #[param(minimum = 0, default = 0)]
+    offset: Option<u64>,
+    /// The `next_cursor` of a previous page, with the same filters: continue right after its
+    /// last row. An altered cursor, or one made for other filters or another `WEBHOOK_SECRET`,
+    /// is a `422` at `["query", "cursor"]`.
+    cursor: Option<String>,
 }
 
 /// Rows per read while streaming an export.
 const EXPORT_SLICE: usize = 1000;
 
+/// List messages
+///
+/// Filtered and paginated, ordered by the instant `ts` denotes, then by `message_id`. A page
+/// and its `total` come from one consistent snapshot.
+#[utoipa::path(
+    operation_id = "list_messages",
+    tag = "read",
+    params(PageParams, FilterParams),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "One page", body = MessagesPage),
+        (status = 401, description = "`API_TOKEN` is set and the bearer token is missing or \
+            wrong", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!({"detail": "missing or invalid bearer token"})),
+        (status = 422, description = "A parameter is malformed or out of range; `loc` is \
+            `[\"query\", name]`", body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait: `1`"))),
+    )
+)]
 #[get("/messages")]
 pub async fn list(
     _: ReadAccess,
@@ -48,7 +120,28 @@ pub async fn list(
     }))
 }
 
-/// Streams every message matching the filters as NDJSON, in listing order, a slice at a time.
+/// Export messages
+///
+/// Streams every message matching the filters as NDJSON (one `Message` object per line), in
+/// listing order, with constant memory. Takes the filters of `/messages`, no paging.
+#[utoipa::path(
+    operation_id = "export_messages",
+    tag = "read",
+    params(FilterParams),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "Every matching message, one JSON object per line",
+            content_type = "application/x-ndjson", body = StoredMessage),
+        (status = 401, description = "`API_TOKEN` is set and the bearer token is missing or \
+            wrong", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!({"detail": "missing or invalid bearer token"})),
+        (status = 422, description = "A filter is malformed; `loc` is `[\"query\", name]`",
+            body = ValidationErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait: `1`"))),
+    )
+)]
 #[get("/messages/export")]
 pub async fn export(
     _: ReadAccess,
@@ -106,6 +199,24 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
         })
 }
 
+/// Statistics
+///
+/// Totals, the ten busiest senders and the first and last `ts`, kept up to date as messages
+/// are stored, so answering reads a few rows whatever the database size.
+#[utoipa::path(
+    operation_id = "get_stats",
+    tag = "read",
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The aggregates", body = Stats),
+        (status = 401, description = "`API_TOKEN` is set and the bearer token is missing or \
+            wrong", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!({"detail": "missing or invalid bearer token"})),
+        (status = 503, description = "The database is unavailable", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait: `1`"))),
+    )
+)]
 #[get("/stats")]
 pub async fn stats(_: ReadAccess, readers: Data<ReaderPool>) -> Result<Json<Stats>, ApiError> {
     Ok(Json(readers.stats().await?))

@@ -10,8 +10,27 @@ use actix_web::{Error, HttpResponse, get};
 
 use super::auth::MetricsAccess;
 use crate::actors::StoreHandle;
+use crate::error::ErrorBody;
 use crate::metrics::{Metrics, UNMATCHED_PATH};
 
+/// Prometheus metrics
+///
+/// The service's metrics in the Prometheus text format. Open, unless
+/// `METRICS_REQUIRE_TOKEN=true`, which makes it need the `API_TOKEN` bearer token too.
+#[utoipa::path(
+    operation_id = "metrics",
+    tag = "operations",
+    security((), ("api_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+            content_type = "text/plain; version=0.0.4; charset=utf-8", body = String,
+            example = "http_requests_total{path=\"/webhook\",status=\"200\"} 1\n"),
+        (status = 401, description = "`METRICS_REQUIRE_TOKEN` is on and the bearer token is \
+            missing or wrong", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+            example = json!({"detail": "missing or invalid bearer token"})),
+    )
+)]
 #[get("/metrics")]
 pub async fn export(
     _: MetricsAccess,

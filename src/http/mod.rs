@@ -1,36 +1,31 @@
 //! The HTTP contract: routes, middleware and the answers for unknown paths and methods.
+//!
+//! Every route is registered in [`endpoints`], through `utoipa-actix-web`, so that each one is
+//! also in the OpenAPI document (see [`openapi`]); the `405` answers are derived from that
+//! document, so they cover exactly the same paths.
 
 pub mod auth;
+pub mod docs;
 pub mod health;
 pub mod messages;
 pub mod metrics;
+pub mod openapi;
 pub mod request_log;
 pub mod signature;
+pub mod status;
 pub mod webhook;
 
 use actix_web::web::{self, ServiceConfig};
+use utoipa_actix_web::service_config::ServiceConfig as DocumentedConfig;
 
 use crate::error::ApiError;
 
 /// Registers every route. Each path answers 405 (with `Allow`) to other methods, and any other
 /// path answers 404, both as JSON.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(webhook::receive)
-        .service(messages::list)
-        .service(messages::export)
-        .service(messages::stats)
-        .service(health::live)
-        .service(health::ready)
-        .service(metrics::export);
-    for (path, allow) in [
-        ("/webhook", "POST"),
-        ("/messages", "GET"),
-        ("/messages/export", "GET"),
-        ("/stats", "GET"),
-        ("/health/live", "GET"),
-        ("/health/ready", "GET"),
-        ("/metrics", "GET"),
-    ] {
+    endpoints(&mut DocumentedConfig::new(cfg));
+    for (path, allow) in &openapi::document().allowed_methods {
+        let allow = allow.as_str();
         cfg.route(
             path,
             web::route()
@@ -38,4 +33,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
         );
     }
     cfg.default_service(web::to(|| async { Err::<(), _>(ApiError::NotFound) }));
+}
+
+/// Every endpoint the service answers. Register routes only here, and only with `service`:
+/// it takes nothing but handlers annotated with `#[utoipa::path]`, and what it registers is
+/// what the OpenAPI document describes.
+pub fn endpoints(cfg: &mut DocumentedConfig) {
+    cfg.service(webhook::receive)
+        .service(messages::list)
+        .service(messages::export)
+        .service(messages::stats)
+        .service(health::live)
+        .service(health::ready)
+        .service(metrics::export)
+        .service(openapi::serve)
+        .service(docs::page)
+        .service(docs::asset);
 }

@@ -15,6 +15,7 @@ use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
 use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
+use utoipa::IntoParams;
 
 use crate::config::{Config, TimestampMode};
 use crate::error::ApiError;
@@ -24,6 +25,56 @@ use crate::signing::{KeyRing, SecretSlot, decode_hex_signature, standard, timest
 pub const SIGNATURE_HEADER: &str = "x-signature";
 /// The optional header carrying the Unix time an `X-Signature` was made.
 pub const SIGNATURE_TIMESTAMP_HEADER: &str = "x-signature-timestamp";
+
+/// The signature headers of `POST /webhook`, as the OpenAPI document lists them. A request
+/// carries `X-Signature` (and `X-Signature-Timestamp` when replay protection is on) or, when
+/// `STANDARD_WEBHOOK_SECRET` is set, the three Standard Webhooks headers. A test checks these
+/// names against the ones the verifier reads.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(
+    dead_code,
+    reason = "only describes the headers; the verifier reads them"
+)]
+pub struct SignatureHeaders {
+    /// Hex HMAC-SHA256 (64 digits, either case) of the raw body with `WEBHOOK_SECRET` (or
+    /// `WEBHOOK_SECRET_PREVIOUS`); with `X-Signature-Timestamp`, of `{timestamp}.{body}`.
+    /// Required unless the request is signed the Standard Webhooks way.
+    #[param(
+        rename = "X-Signature",
+        nullable = false,
+        pattern = "^[0-9a-fA-F]{64}$"
+    )]
+    x_signature: Option<String>,
+    /// Unix seconds when the `X-Signature` was made, within `SIGNATURE_TOLERANCE_SECS` of
+    /// now. Checked when `X_SIGNATURE_TIMESTAMP` is `optional` (if present) or `required`.
+    #[param(
+        rename = "X-Signature-Timestamp",
+        nullable = false,
+        pattern = "^[0-9]+$",
+        example = "1736935200"
+    )]
+    x_signature_timestamp: Option<String>,
+    /// Standard Webhooks: the message id the signature covers (non-empty).
+    #[param(
+        rename = "webhook-id",
+        nullable = false,
+        example = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    )]
+    webhook_id: Option<String>,
+    /// Standard Webhooks: Unix seconds, within `SIGNATURE_TOLERANCE_SECS` of now.
+    #[param(
+        rename = "webhook-timestamp",
+        nullable = false,
+        pattern = "^[0-9]+$",
+        example = "1736935200"
+    )]
+    webhook_timestamp: Option<String>,
+    /// Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256 of
+    /// {webhook-id}.{webhook-timestamp}.{body}>` entries; any one may match.
+    #[param(rename = "webhook-signature", nullable = false)]
+    webhook_signature: Option<String>,
+}
 
 /// Which signature scheme a request used, as the metrics label it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,16 +2,47 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpResponse, post};
-use serde_json::json;
 use tracing_actix_web::RootSpan;
 
-use super::signature::VerifiedBody;
+use super::signature::{SignatureHeaders, VerifiedBody};
+use super::status::StatusOk;
 use crate::actors::StoreHandle;
-use crate::domain::NewMessage;
-use crate::error::ApiError;
+use crate::domain::{NewMessage, StoredMessage};
+use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::metrics::Metrics;
 use crate::storage::InsertOutcome;
 
+/// Store a signed message
+///
+/// The signature is checked before the body is parsed, and `Content-Type` is ignored: the
+/// signed bytes are parsed as JSON whatever the header says. `200` is sent only once the row is
+/// committed; a redelivered `message_id` gets `200` and no second row.
+#[utoipa::path(
+    operation_id = "store_message",
+    tag = "ingest",
+    params(SignatureHeaders),
+    request_body(
+        content = StoredMessage,
+        description = "One JSON object without duplicate keys; unknown fields are ignored. \
+            At most `MAX_BODY_BYTES` (64 KiB)."
+    ),
+    responses(
+        (status = 200, description = "Stored now, or stored before (a redelivery)",
+            body = StatusOk),
+        (status = 400, description = "The body could not be read", body = ErrorBody),
+        (status = 401, description = "Signature missing, malformed, stale or wrong",
+            body = ErrorBody, example = json!({"detail": "invalid signature"})),
+        (status = 408, description = "The body did not arrive within `CLIENT_TIMEOUT_SECS`; \
+            the connection is closed", body = ErrorBody),
+        (status = 413, description = "The body is larger than `MAX_BODY_BYTES`",
+            body = ErrorBody),
+        (status = 422, description = "Not JSON, not an object, duplicate keys, or fields that \
+            break the rules; every problem is listed", body = ValidationErrorBody),
+        (status = 503, description = "The store queue is full or the database is failing; \
+            nothing was stored", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait: `1`"))),
+    )
+)]
 #[post("/webhook")]
 pub async fn receive(
     body: Result<VerifiedBody, ApiError>,
@@ -26,7 +57,7 @@ pub async fn receive(
     if let Ok(stored) = &outcome {
         span.record("dup", *stored == InsertOutcome::Duplicate);
     }
-    outcome.map(|_| HttpResponse::Ok().json(json!({"status": "ok"})))
+    outcome.map(|_| HttpResponse::Ok().json(StatusOk::default()))
 }
 
 async fn ingest(

@@ -3,6 +3,7 @@
 
 mod binary;
 mod commands;
+mod container;
 mod data;
 mod helpers;
 
@@ -10,6 +11,7 @@ mod health;
 mod logging;
 mod messages;
 mod metrics;
+mod openapi;
 mod process;
 mod routing;
 mod security;

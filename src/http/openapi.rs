@@ -1,0 +1,204 @@
+//! The OpenAPI 3.1 document of the HTTP contract, served at `GET /openapi.json`.
+//!
+//! It is built from the code, never written by hand: every handler carries a `#[utoipa::path]`
+//! annotation (its path and method are read from the handler's own route attribute), its
+//! schemas are derived from the types the handlers send, and [`super::endpoints`] registers
+//! each handler through `utoipa-actix-web`, which refuses at compile time a handler without an
+//! annotation and collects the annotation of every one it registers. The document therefore
+//! lists exactly the routes the server answers; the answers to other methods (`405`) are
+//! derived from it in turn. Open without a token, like `/health`: it describes the contract and
+//! holds no data.
+
+use std::sync::LazyLock;
+
+use actix_web::App;
+use actix_web::{HttpResponse, get};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+/// The name of the bearer-token security scheme in the document.
+pub const TOKEN_SCHEME: &str = "api_token";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "WebhookProcessor",
+        description = "Receives HMAC-signed webhook messages, stores each exactly once, and \
+            serves them back.\n\nEvery error body is JSON: `{\"detail\": \"...\"}`, or for \
+            validation errors `{\"detail\": [{\"loc\": [...], \"msg\": \"...\", \"type\": \
+            \"...\"}]}` listing every problem found. Every response carries `X-Request-ID`. \
+            Every path answers `405` with `Allow` to other methods, and any other path `404`."
+    ),
+    tags(
+        (name = "ingest", description = "Signed deliveries"),
+        (name = "read", description = "Stored messages and aggregates; they need the \
+            `API_TOKEN` bearer token when one is configured"),
+        (name = "health", description = "Probes for orchestrators"),
+        (name = "operations", description = "Metrics"),
+        (name = "documentation", description = "This document and its viewer"),
+    ),
+    modifiers(&BearerToken)
+)]
+struct ApiDoc;
+
+/// Declares the `API_TOKEN` bearer scheme the read operations refer to.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "`Authorization: Bearer <API_TOKEN>`. Required by `/messages`, \
+                 `/messages/export` and `/stats` when `API_TOKEN` is set (else they are open), \
+                 and by `/metrics` when `METRICS_REQUIRE_TOKEN=true` as well.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(TOKEN_SCHEME, SecurityScheme::Http(scheme));
+    }
+}
+
+/// The document, built once, and what is derived from it.
+pub struct Document {
+    pub api: utoipa::openapi::OpenApi,
+    /// `api` as served.
+    pub json: Vec<u8>,
+    /// Each path and the methods it answers, as an `Allow` header value (`GET, HEAD`...).
+    pub allowed_methods: Vec<(String, String)>,
+}
+
+static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
+    let (_, mut api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(super::endpoints)
+        .split_for_parts();
+    describe_request_ids(&mut api);
+    let allowed_methods = api
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let methods: Vec<&str> = operations(item).map(|(method, _)| method).collect();
+            (path.clone(), methods.join(", "))
+        })
+        .collect();
+    let json = serde_json::to_vec_pretty(&api).expect("the OpenAPI document serializes");
+    Document {
+        api,
+        json,
+        allowed_methods,
+    }
+});
+
+/// The OpenAPI document of every route [`super::routes`] registers.
+pub fn document() -> &'static Document {
+    &DOCUMENT
+}
+
+/// Each operation of a path item, with its method as HTTP spells it.
+fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> {
+    [
+        ("GET", &item.get),
+        ("HEAD", &item.head),
+        ("POST", &item.post),
+        ("PUT", &item.put),
+        ("PATCH", &item.patch),
+        ("DELETE", &item.delete),
+        ("OPTIONS", &item.options),
+        ("TRACE", &item.trace),
+        ("QUERY", &item.query),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| Some((method, operation.as_ref()?)))
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.head,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.trace,
+        &mut item.query,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// `X-Request-ID` is taken (when sane) and echoed by a middleware for every route, so it is
+/// added to every operation and response here rather than to each annotation.
+fn describe_request_ids(api: &mut utoipa::openapi::OpenApi) {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let parameter = ParameterBuilder::new()
+        .name(REQUEST_ID_HEADER_NAME)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Kept and echoed when it is 1 to 128 visible ASCII characters without `\"` or \
+             `\\`; otherwise a new id replaces it. It appears on every log line of the request.",
+        ))
+        .schema(Some(string().max_length(Some(128))))
+        .build();
+    let header = HeaderBuilder::new()
+        .schema(Some(string()))
+        .description(Some(
+            "The request's id: the caller's when it was kept, else a new one.",
+        ))
+        .build();
+    for item in api.paths.paths.values_mut() {
+        for operation in operations_mut(item) {
+            operation
+                .parameters
+                .get_or_insert_with(Vec::new)
+                .push(RefOr::T(parameter.clone()));
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    response
+                        .headers
+                        .insert(REQUEST_ID_HEADER_NAME.to_owned(), RefOr::T(header.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// `X-Request-ID` as the document spells it.
+const REQUEST_ID_HEADER_NAME: &str = "X-Request-ID";
+
+/// OpenAPI document
+///
+/// This service's OpenAPI 3.1 document, generated from its code.
+#[utoipa::path(
+    operation_id = "openapi_document",
+    tag = "documentation",
+    responses((status = 200, description = "The document", content_type = "application/json",
+        body = Object))
+)]
+#[get("/openapi.json")]
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document().json.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REQUEST_ID_HEADER_NAME;
+    use crate::http::request_log::REQUEST_ID_HEADER;
+
+    #[test]
+    fn the_documented_request_id_header_is_the_one_the_middleware_reads() {
+        assert!(REQUEST_ID_HEADER_NAME.eq_ignore_ascii_case(REQUEST_ID_HEADER.as_str()));
+    }
+}
