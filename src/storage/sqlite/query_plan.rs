@@ -704,17 +704,36 @@ mod tests {
             Tuning::default(),
             std::sync::Arc::clone(&storage.totals),
         );
-        let filter = MessageFilter { q: Some("ORDER".to_owned()), ..MessageFilter::default() };
+        let filter = MessageFilter {
+            q: Some("ORDER".to_owned()),
+            ..MessageFilter::default()
+        };
         let total = |reader: &mut SqliteReader| {
-            let query = MessageQuery { filter: filter.clone(), limit: 1, offset: 0, after: None };
+            let query = MessageQuery {
+                filter: filter.clone(),
+                limit: 1,
+                offset: 0,
+                after: None,
+            };
             reader.list(&query).unwrap().total
         };
         assert_eq!(total(&mut reader), expected(first, &filter).len() as u64);
         writer.insert_batch(later).unwrap();
-        assert_eq!(total(&mut reader), expected(&all, &filter).len() as u64, "new rows counted");
+        assert_eq!(
+            total(&mut reader),
+            expected(&all, &filter).len() as u64,
+            "new rows counted"
+        );
         let cutoff = Timestamp::parse("2025-01-15T06:00:00Z").unwrap().micros();
         while writer.delete_before(cutoff, 100).unwrap() > 0 {}
-        let kept: Vec<NewMessage> = all.into_iter().filter(|m| m.ts.micros() >= cutoff).collect();
-        assert_eq!(total(&mut reader), expected(&kept, &filter).len() as u64, "after deletions");
+        let kept: Vec<NewMessage> = all
+            .into_iter()
+            .filter(|m| m.ts.micros() >= cutoff)
+            .collect();
+        assert_eq!(
+            total(&mut reader),
+            expected(&kept, &filter).len() as u64,
+            "after deletions"
+        );
     }
 }
