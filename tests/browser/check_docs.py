@@ -4,8 +4,8 @@ of /openapi.json, fetching nothing but this service's own files.
 
     python3 tests/browser/check_docs.py [--binary PATH] [--screenshot FILE.png]
 
-Starts the service (target/release or target/debug, built with `cargo build` when neither
-exists) on 127.0.0.1 with a fresh temporary database, loads /docs with Chromium's --dump-dom
+Starts the service (built from the current sources with `cargo build`, unless --binary is
+given) on 127.0.0.1 with a fresh temporary database, loads /docs with Chromium's --dump-dom
 after the page settles, and checks the rendered page has one operation block per documented
 operation. Chromium's network log must show requests to the service's origin only.
 
@@ -41,11 +41,9 @@ def find_browser():
 def find_binary(explicit):
     if explicit:
         return Path(explicit)
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / "webhook-processor"
-        if candidate.exists():
-            return candidate
-    subprocess.run(["cargo", "build", "--locked"], cwd=REPO, check=True)
+    # Build from the current sources (quick after `cargo test`): a binary left in target/ may
+    # be older than them.
+    subprocess.run(["cargo", "build", "--locked", "--quiet"], cwd=REPO, check=True)
     return REPO / "target" / "debug" / "webhook-processor"
 
 
