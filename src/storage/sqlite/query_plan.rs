@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::aggregates::{HOUR_US, hour_of};
 use super::{from_sqlite, text_index};
-use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch};
+use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch, Timestamp};
 use crate::storage::{StorageError, StorageErrorKind};
 
 /// The thresholds that choose between plans.
@@ -85,6 +85,32 @@ struct Clause {
 impl Clause {
     /// The filters other than `q`, and the keyset position.
     fn new(filter: &MessageFilter, after: Option<&Position>) -> Self {
+        Self::with_columns(filter, after, "")
+    }
+
+    /// Only the rows the text index says may contain `needle` (already folded), or that it has
+    /// not seen yet, and that contain it, with the other filters checked on each of them. The
+    /// filter columns are written `+column`, which keeps SQLite from reading them off an index:
+    /// the candidate rowids, few for a rare word, are what drives the query.
+    fn candidates(
+        filter: &MessageFilter,
+        after: Option<&Position>,
+        expression: String,
+        indexed_through: i64,
+        needle: &str,
+    ) -> Self {
+        let mut clause = Self::with_columns(filter, after, "+");
+        clause.push_all(
+            "rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? \
+             UNION ALL SELECT rowid FROM messages WHERE rowid > ?)",
+            [Value::Text(expression), Value::Integer(indexed_through)],
+        );
+        clause.text_contains(needle);
+        clause
+    }
+
+    /// The filters, each column name prefixed with `prefix`.
+    fn with_columns(filter: &MessageFilter, after: Option<&Position>, prefix: &str) -> Self {
         let mut clause = Self {
             index: match (&filter.from, &filter.to) {
                 (Some(_), _) => "messages_by_from",
@@ -95,20 +121,29 @@ impl Clause {
             args: Vec::new(),
         };
         if let Some(from) = &filter.from {
-            clause.push("from_msisdn = ?", Value::Text(from.clone()));
+            clause.push(
+                &format!("{prefix}from_msisdn = ?"),
+                Value::Text(from.clone()),
+            );
         }
         if let Some(to) = &filter.to {
-            clause.push("to_msisdn = ?", Value::Text(to.clone()));
+            clause.push(&format!("{prefix}to_msisdn = ?"), Value::Text(to.clone()));
         }
         if let Some(since) = &filter.since {
-            clause.push("ts_us >= ?", Value::Integer(since.micros()));
+            clause.push(
+                &format!("{prefix}ts_us >= ?"),
+                Value::Integer(since.micros()),
+            );
         }
         if let Some(until) = &filter.until {
-            clause.push("ts_us < ?", Value::Integer(until.micros()));
+            clause.push(
+                &format!("{prefix}ts_us < ?"),
+                Value::Integer(until.micros()),
+            );
         }
         if let Some(after) = after {
             clause.push_all(
-                "(ts_us, message_id) > (?, ?)",
+                &format!("({prefix}ts_us, {prefix}message_id) > (?, ?)"),
                 [
                     Value::Integer(after.ts_us),
                     Value::Text(after.message_id.clone()),
@@ -130,15 +165,6 @@ impl Clause {
     /// Only rows whose text contains `needle` (already folded).
     fn text_contains(&mut self, needle: &str) {
         self.push("text_contains(text, ?)", Value::Text(needle.to_owned()));
-    }
-
-    /// Only rows the text index says may contain `needle`, or that it has not seen yet.
-    fn text_candidates(&mut self, expression: String, indexed_through: i64) {
-        self.push_all(
-            "rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? \
-             UNION ALL SELECT rowid FROM messages WHERE rowid > ?)",
-            [Value::Text(expression), Value::Integer(indexed_through)],
-        );
     }
 
     fn where_sql(&self) -> String {
@@ -173,9 +199,9 @@ pub fn select(
     offset: u64,
     tuning: Tuning,
 ) -> Result<MessageSlice, StorageError> {
-    let mut clause = Clause::new(filter, after);
     let Some(q) = &filter.q else {
-        let offset = skip_hours(conn, filter, after, offset, tuning, &mut clause)?;
+        let (narrowed, offset) = skip_hours(conn, filter, after, offset, tuning)?;
+        let clause = Clause::new(narrowed.as_ref().unwrap_or(filter), after);
         return read_page(conn, &clause, true, limit, offset);
     };
     let needle = TextSearch::new(q).needle().to_owned();
@@ -191,8 +217,8 @@ pub fn select(
         return Ok(page);
     }
     let indexed_through = text_index::indexed_through(conn)?;
-    clause.text_candidates(expression.expect("checked above"), indexed_through);
-    clause.text_contains(&needle);
+    let expression = expression.expect("checked above");
+    let clause = Clause::candidates(filter, after, expression, indexed_through, &needle);
     read_page(conn, &clause, false, limit, offset)
 }
 
@@ -267,7 +293,9 @@ fn count_search(
         && known.deletions == deletions
         && known.through_rowid <= newest
     {
-        let mut since = Clause::new(filter, None);
+        // Read by rowid (the `+` columns keep SQLite off the filter indexes): only the rows
+        // stored since are looked at.
+        let mut since = Clause::with_columns(filter, None, "+");
         since.push("rowid > ?", Value::Integer(known.through_rowid));
         since.text_contains(&needle);
         let added = count_rows(conn, &since, false)?;
@@ -282,21 +310,20 @@ fn count_search(
         );
         return Ok(total);
     }
+    // Counting through the text index is fast unless the word is common, and then nothing is:
+    // try it within the budget, else walk every row of the filter (and remember the result).
     let mut walk = Clause::new(filter, None);
     walk.text_contains(&needle);
     let total = match text_index::match_expression(&needle) {
         None => count_rows(conn, &walk, true)?,
         Some(expression) => {
+            let indexed_through = text_index::indexed_through(conn)?;
+            let candidates = Clause::candidates(filter, None, expression, indexed_through, &needle);
             match within(conn, tuning.walk_budget, |conn| {
-                count_rows(conn, &walk, true)
+                count_rows(conn, &candidates, false)
             })? {
                 Some(total) => total,
-                None => {
-                    let mut candidates = Clause::new(filter, None);
-                    candidates.text_candidates(expression, text_index::indexed_through(conn)?);
-                    candidates.text_contains(&needle);
-                    count_rows(conn, &candidates, false)?
-                }
+                None => count_rows(conn, &walk, false)?,
             }
         }
     };
@@ -389,35 +416,36 @@ fn within<T>(
     }
 }
 
-/// For a deep `offset` over time alone, narrows `clause` to start at the hour holding the row at
-/// that offset, and returns the offset left within it; otherwise returns `offset` unchanged.
+/// For a deep `offset` over time alone: the filter narrowed to start at the hour holding the row
+/// at that offset, and the offset left within it. Otherwise no narrowing and `offset` as is.
 fn skip_hours(
     conn: &Connection,
     filter: &MessageFilter,
     after: Option<&Position>,
     offset: u64,
     tuning: Tuning,
-    clause: &mut Clause,
-) -> Result<u64, StorageError> {
+) -> Result<(Option<MessageFilter>, u64), StorageError> {
     let over_time_alone = filter.from.is_none() && filter.to.is_none() && after.is_none();
     if offset < tuning.deep_offset || !over_time_alone {
-        return Ok(offset);
+        return Ok((None, offset));
     }
     let lo = filter.since.as_ref().map(|t| t.micros());
     let hi = filter.until.as_ref().map(|t| t.micros());
+    let starting_at = |micros: i64| MessageFilter {
+        since: Some(Timestamp::from_stored(String::new(), micros)),
+        ..filter.clone()
+    };
     let mut left = offset;
     for (hour, rows) in hours(conn, lo, hi)? {
         if left < rows {
             // The page starts in this hour: read from its start (or `since`), skipping `left`.
             let start = lo.map_or(hour * HOUR_US, |lo| lo.max(hour * HOUR_US));
-            clause.push("ts_us >= ?", Value::Integer(start));
-            return Ok(left);
+            return Ok((Some(starting_at(start)), left));
         }
         left -= rows;
     }
     // Past the end: an empty page.
-    clause.push("ts_us > ?", Value::Integer(i64::MAX));
-    Ok(0)
+    Ok((Some(starting_at(i64::MAX)), 0))
 }
 
 /// The rows in `[lo, hi)` (either end open when `None`) per hour, in order: whole hours from
