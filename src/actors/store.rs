@@ -46,6 +46,14 @@ pub struct ProbeWritable;
 #[rtype(result = "()")]
 struct Expire;
 
+/// Let the store tidy up between batches.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Tidy;
+
+/// How often the store may tidy up between batches.
+const TIDY_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Index one more slice of text for search.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -154,6 +162,7 @@ impl Actor for StoreActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(TIDY_INTERVAL, |_, ctx| ctx.notify(Tidy));
         ctx.run_interval(INDEX_TICK, |act, ctx| {
             if act.is_quiet() {
                 ctx.notify(IndexText);
@@ -248,6 +257,16 @@ impl StoreActor {
                 self.index_paused_until = Instant::now() + INDEX_RETRY_PAUSE;
                 false
             }
+        }
+    }
+}
+
+impl Handler<Tidy> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Tidy, _: &mut Self::Context) {
+        if let Err(error) = self.writer.tidy(self.is_quiet()) {
+            tracing::debug!(error = %error, "tidying the store failed; will retry");
         }
     }
 }

@@ -74,6 +74,11 @@ pub trait MessageWriter: Send {
     /// return 0.
     fn index_text(&mut self, limit: usize) -> Result<usize, StorageError>;
 
+    /// Lets the store tidy up between batches; called every half second, with `quiet` true when
+    /// no batch was committed for a while (SQLite: checkpoints the WAL from the writer's side so
+    /// it can start over, when quiet or once the WAL has grown too large).
+    fn tidy(&mut self, quiet: bool) -> Result<(), StorageError>;
+
     /// Proves the store is reachable, has its schema and takes a durable write.
     fn probe(&mut self) -> Result<ProbeReport, StorageError>;
 }

@@ -2,12 +2,20 @@
 //!
 //! The writer's own automatic checkpoint is off. This task, on its own thread and connection,
 //! copies committed WAL frames into the database without blocking anyone (`PASSIVE`) every
-//! [`INTERVAL`]. Under continuous writes a passive checkpoint never catches up, so the WAL would
-//! grow forever; once it holds more than [`RESTART_AT_BYTES`] the task follows up with `RESTART`,
-//! which briefly holds off the writer while the last few frames are copied, then lets the WAL
-//! start over from its beginning (and `journal_size_limit` trims the file back to that size).
+//! [`INTERVAL`]. Under continuous writes it never quite catches up (frames keep coming while it
+//! copies), so the WAL could never start over and would grow forever: when ingest is quiet (or
+//! the WAL passes 64 MiB) the writer itself checkpoints between two batches ([`super::writer`]),
+//! copying the frames this task has not, after which its next transaction starts the WAL over
+//! from the beginning (and `journal_size_limit` trims the file). That is far cheaper than a
+//! `RESTART` checkpoint from here, which must wait for the write lock and then holds off the
+//! writer while it copies. Under load even the writer's own copy costs tens of milliseconds,
+//! hence the wait for a quiet moment; but the WAL cannot be left to grow either (every page read
+//! looks it up in the WAL index, which slows with its size: a WAL of gigabytes made p99 latency
+//! ten times worse in the benchmark), hence the bound.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -15,35 +23,39 @@ use rusqlite::{Connection, OpenFlags};
 use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
 use crate::storage::{Maintenance, StorageError};
 
-/// WAL content from which the WAL is made to start over.
-pub const RESTART_AT_BYTES: i64 = 256 << 20;
+/// The size the WAL file is trimmed back to when it starts over.
+pub const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 /// How often the WAL size is looked at.
 const INTERVAL: Duration = Duration::from_millis(100);
 
 /// The checkpoint task; see the module documentation.
 pub struct Checkpointer {
     connection: TrackedConnection,
+    /// Bytes of frames the WAL held at the last checkpoint, for the writer to read.
+    wal_bytes: Arc<AtomicU64>,
 }
 
 impl Checkpointer {
-    pub(super) fn new(path: PathBuf, home: FileIdentity) -> Self {
+    pub(super) fn new(path: PathBuf, home: FileIdentity, wal_bytes: Arc<AtomicU64>) -> Self {
         Self {
             connection: TrackedConnection::new(path, home, open_checkpointer, Role::Reader),
+            wal_bytes,
         }
     }
 
-    /// Runs one checkpoint; returns the bytes of WAL content it found.
-    fn checkpoint(&mut self, mode: &str) -> Result<i64, StorageError> {
+    fn checkpoint(&mut self) -> Result<(), StorageError> {
         let conn = self.connection.get()?;
         let page_size: i64 = conn
             .query_row("PRAGMA page_size", [], |row| row.get(0))
             .map_err(from_sqlite)?;
         let frames: i64 = conn
-            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-                row.get(1)
-            })
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
             .map_err(from_sqlite)?;
-        Ok(frames.max(0) * page_size)
+        self.wal_bytes.store(
+            (frames.max(0) * page_size).unsigned_abs(),
+            Ordering::Relaxed,
+        );
+        Ok(())
     }
 }
 
@@ -53,13 +65,7 @@ impl Maintenance for Checkpointer {
     }
 
     fn run_once(&mut self) -> Result<(), StorageError> {
-        let result = self.checkpoint("PASSIVE").and_then(|wal_bytes| {
-            if wal_bytes >= RESTART_AT_BYTES {
-                self.checkpoint("RESTART").map(drop)
-            } else {
-                Ok(())
-            }
-        });
+        let result = self.checkpoint();
         self.connection.settle(result)
     }
 }

@@ -36,6 +36,8 @@ pub struct SqliteStorage {
     path: PathBuf,
     home: FileIdentity,
     totals: Arc<query_plan::TotalCache>,
+    /// The WAL's content as the background checkpoint last saw it.
+    wal_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SqliteStorage {
@@ -64,6 +66,7 @@ impl SqliteStorage {
             path,
             home,
             totals: Arc::default(),
+            wal_bytes: Arc::default(),
         })
     }
 
@@ -81,7 +84,11 @@ impl SqliteStorage {
 
 impl Storage for SqliteStorage {
     fn writer(&self) -> Box<dyn MessageWriter> {
-        Box::new(SqliteWriter::new(self.path.clone(), self.home))
+        Box::new(SqliteWriter::new(
+            self.path.clone(),
+            self.home,
+            Arc::clone(&self.wal_bytes),
+        ))
     }
 
     fn reader(&self) -> Box<dyn MessageReader> {
@@ -97,6 +104,7 @@ impl Storage for SqliteStorage {
         Some(Box::new(checkpoint::Checkpointer::new(
             self.path.clone(),
             self.home,
+            Arc::clone(&self.wal_bytes),
         )))
     }
 }

@@ -1,6 +1,8 @@
 //! The single SQLite writer: one connection, one transaction per batch.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
@@ -32,8 +34,12 @@ const MAX_PENDING_COUNTS: usize = 100_000;
 /// Page cache of the writer connection, in KiB (negative `cache_size`): large enough to keep
 /// the index pages a batch touches in memory for tables of millions of rows.
 const WRITER_CACHE_KIB: i64 = -131_072;
+/// Past this WAL size the writer checkpoints even while busy (a pause of some tens of
+/// milliseconds), so a long burst cannot grow the WAL without bound.
+const WAL_FORCED_CHECKPOINT_BYTES: u64 = 64 << 20;
+
 /// The WAL file is trimmed to this size when it starts over after a checkpoint.
-const WAL_SIZE_LIMIT_BYTES: i64 = super::checkpoint::RESTART_AT_BYTES;
+const WAL_SIZE_LIMIT_BYTES: i64 = super::checkpoint::WAL_SIZE_LIMIT_BYTES;
 /// Page cache while importing, in KiB.
 const IMPORT_CACHE_KIB: i64 = -1_048_576;
 
@@ -45,12 +51,15 @@ const TOUCH_HEALTH_PROBE: &str = "UPDATE health_probe SET probed_at = ?1 WHERE i
 /// Writes batches of messages; see [`MessageWriter`].
 pub struct SqliteWriter {
     connection: TrackedConnection,
+    /// The WAL's content as the background checkpoint last saw it.
+    wal_bytes: Arc<AtomicU64>,
 }
 
 impl SqliteWriter {
-    pub(super) fn new(path: PathBuf, home: FileIdentity) -> Self {
+    pub(super) fn new(path: PathBuf, home: FileIdentity, wal_bytes: Arc<AtomicU64>) -> Self {
         Self {
             connection: TrackedConnection::new(path, home, open_writer, Role::Writer),
+            wal_bytes,
         }
     }
 
@@ -278,6 +287,20 @@ impl MessageWriter for SqliteWriter {
 
     fn index_text(&mut self, limit: usize) -> Result<usize, StorageError> {
         let result = self.try_index_text(limit);
+        self.connection.settle(result)
+    }
+
+    fn tidy(&mut self, quiet: bool) -> Result<(), StorageError> {
+        // The background checkpoint has copied most frames; with no transaction of ours open,
+        // this copies the rest, and the next transaction starts the WAL over. Under load that
+        // copy holds up batches, so it waits for a quiet moment unless the WAL grows too large.
+        if !quiet && self.wal_bytes.load(Ordering::Relaxed) < WAL_FORCED_CHECKPOINT_BYTES {
+            return Ok(());
+        }
+        let result = self.connection.get().and_then(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(from_sqlite)
+        });
         self.connection.settle(result)
     }
 
