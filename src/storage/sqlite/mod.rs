@@ -310,7 +310,27 @@ mod tests {
     }
 
     #[test]
-    fn stats_follow_inserts_through_the_triggers() {
+    fn a_batch_of_only_duplicates_writes_nothing_to_disk() {
+        let (_dir, storage) = temp_db();
+        let mut writer = storage.writer();
+        let batch = [
+            message("a", "+1", "2025-01-15T10:00:00Z", "x"),
+            message("b", "+2", "2025-01-15T10:00:01Z", "y"),
+        ];
+        writer.insert_batch(&batch).unwrap();
+        let wal = |storage: &SqliteStorage| {
+            let mut name = storage.path().as_os_str().to_owned();
+            name.push("-wal");
+            std::fs::read(name).unwrap()
+        };
+        let before = wal(&storage);
+        use InsertOutcome::*;
+        assert_eq!(writer.insert_batch(&batch).unwrap(), vec![Duplicate, Duplicate]);
+        assert_eq!(wal(&storage), before, "the WAL is byte for byte the same");
+    }
+
+    #[test]
+    fn stats_follow_inserts_and_ignore_duplicates() {
         let (_dir, storage) = temp_db();
         let mut writer = storage.writer();
         let batch = [
