@@ -325,7 +325,10 @@ mod tests {
         };
         let before = wal(&storage);
         use InsertOutcome::*;
-        assert_eq!(writer.insert_batch(&batch).unwrap(), vec![Duplicate, Duplicate]);
+        assert_eq!(
+            writer.insert_batch(&batch).unwrap(),
+            vec![Duplicate, Duplicate]
+        );
         assert_eq!(wal(&storage), before, "the WAL is byte for byte the same");
     }
 

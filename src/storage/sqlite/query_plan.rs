@@ -189,6 +189,15 @@ impl Clause {
     }
 }
 
+/// How a page was found; for a search, it tells how its total is best counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// Off the listing index, checking each row (no `q`, or `q` filled the page in time).
+    Walking,
+    /// Through the text index: `q` is rare, and counting its candidates is cheap.
+    ThroughTextIndex,
+}
+
 /// Up to `limit` rows matching `filter` in listing order, after `after` and then `offset` rows,
 /// and the position of the last one when more follow.
 pub fn select(
@@ -198,34 +207,39 @@ pub fn select(
     limit: usize,
     offset: u64,
     tuning: Tuning,
-) -> Result<MessageSlice, StorageError> {
+) -> Result<(MessageSlice, Found), StorageError> {
+    let walked = |page| Ok((page, Found::Walking));
     let Some(q) = &filter.q else {
         let (narrowed, offset) = skip_hours(conn, filter, after, offset, tuning)?;
         let clause = Clause::new(narrowed.as_ref().unwrap_or(filter), after);
-        return read_page(conn, &clause, true, limit, offset);
+        return walked(read_page(conn, &clause, true, limit, offset)?);
     };
     let needle = TextSearch::new(q).needle().to_owned();
     let expression = text_index::match_expression(&needle);
     let mut walk = Clause::new(filter, after);
     walk.text_contains(&needle);
     if expression.is_none() {
-        return read_page(conn, &walk, true, limit, offset);
+        return walked(read_page(conn, &walk, true, limit, offset)?);
     }
     if let Some(page) = within(conn, tuning.walk_budget, |conn| {
         read_page(conn, &walk, true, limit, offset)
     })? {
-        return Ok(page);
+        return walked(page);
     }
     let indexed_through = text_index::indexed_through(conn)?;
     let expression = expression.expect("checked above");
     let clause = Clause::candidates(filter, after, expression, indexed_through, &needle);
-    read_page(conn, &clause, false, limit, offset)
+    Ok((
+        read_page(conn, &clause, false, limit, offset)?,
+        Found::ThroughTextIndex,
+    ))
 }
 
-/// How many rows match `filter`.
+/// How many rows match `filter`; `found` is how its page was found.
 pub fn count(
     conn: &mut Connection,
     filter: &MessageFilter,
+    found: Found,
     tuning: Tuning,
     cache: &TotalCache,
 ) -> Result<u64, StorageError> {
@@ -266,7 +280,7 @@ pub fn count(
             until.as_ref().map(|t| t.micros()),
         ),
         (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
-        (_, _, _, Some(q)) => count_search(conn, filter, q, tuning, cache),
+        (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, cache),
     }
 }
 
@@ -276,6 +290,7 @@ fn count_search(
     conn: &mut Connection,
     filter: &MessageFilter,
     q: &str,
+    found: Found,
     tuning: Tuning,
     cache: &TotalCache,
 ) -> Result<u64, StorageError> {
@@ -310,8 +325,10 @@ fn count_search(
         );
         return Ok(total);
     }
-    // Counting through the text index is fast unless the word is common, and then nothing is:
-    // try it within the budget, else walk every row of the filter (and remember the result).
+    // Counting through the text index is fast unless the word is common, and then nothing is.
+    // A rare word (its page came through the index) is counted there whatever it takes (a cold
+    // cache can make that slow, but walking would be slower still); otherwise the index is tried
+    // within the budget, else every row of the filter is walked (and the result remembered).
     let mut walk = Clause::new(filter, None);
     walk.text_contains(&needle);
     let total = match text_index::match_expression(&needle) {
@@ -319,9 +336,15 @@ fn count_search(
         Some(expression) => {
             let indexed_through = text_index::indexed_through(conn)?;
             let candidates = Clause::candidates(filter, None, expression, indexed_through, &needle);
-            match within(conn, tuning.walk_budget, |conn| {
-                count_rows(conn, &candidates, false)
-            })? {
+            let budget = match found {
+                Found::ThroughTextIndex => None,
+                Found::Walking => Some(tuning.walk_budget),
+            };
+            let counted = match budget {
+                None => Some(count_rows(conn, &candidates, false)?),
+                Some(budget) => within(conn, budget, |conn| count_rows(conn, &candidates, false))?,
+            };
+            match counted {
                 Some(total) => total,
                 None => count_rows(conn, &walk, false)?,
             }

@@ -44,8 +44,7 @@ impl SqliteReader {
         let conn = self.connection.get()?;
         // One read transaction, so the page and the total describe the same snapshot.
         let (total, slice) = in_read_transaction(conn, |conn| {
-            let total = query_plan::count(conn, &query.filter, tuning, &totals)?;
-            let slice = query_plan::select(
+            let (slice, found) = query_plan::select(
                 conn,
                 &query.filter,
                 query.after.as_ref(),
@@ -53,6 +52,7 @@ impl SqliteReader {
                 query.offset,
                 tuning,
             )?;
+            let total = query_plan::count(conn, &query.filter, found, tuning, &totals)?;
             Ok((total, slice))
         })?;
         Ok(MessagePage {
@@ -69,7 +69,7 @@ impl SqliteReader {
         limit: usize,
     ) -> Result<MessageSlice, StorageError> {
         let conn = self.connection.get()?;
-        query_plan::select(conn, filter, after, limit, 0, self.tuning)
+        query_plan::select(conn, filter, after, limit, 0, self.tuning).map(|(slice, _)| slice)
     }
 
     fn try_stats(&mut self) -> Result<Stats, StorageError> {
