@@ -52,7 +52,13 @@ impl RunningBinary {
             ("PORT", "0"),
         ];
         vars.extend_from_slice(extra);
-        let mut child = command(dir, &vars).spawn().expect("the binary starts");
+        Self::spawn(command(dir, &vars), db_path).expect("the service starts")
+    }
+
+    /// Spawns `command` (the binary, or something that becomes it) and waits until the service
+    /// logs the port it listens on; on failure, says how the process ended.
+    pub fn spawn(mut command: Command, db_path: PathBuf) -> Result<Self, String> {
+        let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (port_tx, port_rx) = std::sync::mpsc::channel();
@@ -67,14 +73,22 @@ impl RunningBinary {
                 collected.lock().unwrap().push(line);
             }
         });
-        let port = port_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the service logs the port it listens on");
-        Self {
-            child,
-            port,
-            lines,
-            db_path,
+        match port_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(port) => Ok(Self {
+                child,
+                port,
+                lines,
+                db_path,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("the child is reaped");
+                Err(format!(
+                    "exit {:?}, stderr: {}",
+                    output.status.code(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ))
+            }
         }
     }
 

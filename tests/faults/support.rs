@@ -3,12 +3,12 @@
 //! memory, and a size-limited filesystem that is unmounted even when a test panics.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
@@ -95,39 +95,7 @@ pub fn start_unprivileged(
     extra: &[(&str, &str)],
 ) -> Result<RunningBinary, String> {
     let db_path = dir.join("data/app.db");
-    let mut command = unprivileged_command(prefix, dir, extra);
-    let mut child = command.spawn().expect("setpriv starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let collected = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["message"] == "listening"
-            {
-                let _ = port_tx.send(event["port"].as_u64().unwrap_or(0) as u16);
-            }
-            collected.lock().unwrap().push(line);
-        }
-    });
-    match port_rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(port) => Ok(RunningBinary {
-            child,
-            port,
-            lines,
-            db_path,
-        }),
-        Err(_) => {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("the child is reaped");
-            Err(format!(
-                "exit {:?}, stderr: {}",
-                output.status.code(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
-    }
+    RunningBinary::spawn(unprivileged_command(prefix, dir, extra), db_path)
 }
 
 /// Runs the binary as `nobody` expecting it to stop by itself; kills it after `limit`.
