@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
@@ -94,7 +95,11 @@ impl RootSpanBuilder for AccessLog {
             let micros = started.elapsed().as_micros();
             span.record("latency_ms", micros as f64 / 1000.0);
         }
-        if status.is_server_error() {
+        // A 503 asks the client to retry (a full queue is backpressure working as intended, a
+        // failing database is logged as an error where it fails); other 5xx are errors.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!("request finished");
+        } else if status.is_server_error() {
             tracing::error!("request finished");
         } else {
             tracing::info!("request finished");
