@@ -6,9 +6,11 @@
 //! once. Only after the commit is each sender answered: `Created` rows are on disk. If the commit
 //! fails, every message of the batch gets the error and nothing is stored.
 //!
-//! Between batches the actor keeps the text-search index up to date: while ingest is quiet it
-//! indexes large slices back to back; while ingest is busy, one small slice per tick, so search
-//! catches up without taking more than a few percent of the writer's time.
+//! Between batches the actor also does the writer's other work, each step queued behind the
+//! messages waiting: it keeps the text-search index up to date (large slices back to back while
+//! ingest is quiet, one small slice per tick while it is busy, so search catches up without
+//! taking more than a few percent of the writer's time), lets the store tidy up (WAL
+//! checkpoints), deletes expired messages in small slices, and proves writability for readiness.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,20 @@ use crate::domain::NewMessage;
 use crate::domain::timestamp::now_micros;
 use crate::metrics::Metrics;
 use crate::storage::{InsertOutcome, MessageWriter, ProbeReport, StorageError, StorageErrorKind};
+
+/// How often the text indexer looks for work.
+const INDEX_TICK: Duration = Duration::from_millis(50);
+/// Rows indexed per step while ingest is quiet (a step then takes some tens of milliseconds).
+const QUIET_INDEX_SLICE: usize = 2_000;
+/// Rows indexed per tick while ingest is busy (a few milliseconds per tick).
+const BUSY_INDEX_SLICE: usize = 200;
+/// How long text indexing rests after a failure (say, a lock held by another process).
+const INDEX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// How often the store may tidy up between batches.
+const TIDY_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a failed commit keeps readiness at 503 when probes pass (no traffic can prove the
+/// store healthy while the service is out of rotation, so this must end by itself).
+const FAILURE_STICKS_FOR: Duration = Duration::from_secs(2);
 
 /// Store one message and answer on `reply` once it is committed (or failed).
 #[derive(Message)]
@@ -51,25 +67,10 @@ struct Expire;
 #[rtype(result = "()")]
 struct Tidy;
 
-/// How often the store may tidy up between batches.
-const TIDY_INTERVAL: Duration = Duration::from_millis(500);
-
 /// Index one more slice of text for search.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct IndexText;
-
-/// How often the text indexer looks for work.
-const INDEX_TICK: Duration = Duration::from_millis(50);
-/// Rows indexed per step while ingest is quiet (a step then takes some tens of milliseconds).
-const QUIET_INDEX_SLICE: usize = 2_000;
-/// Rows indexed per tick while ingest is busy (a few milliseconds per tick).
-const BUSY_INDEX_SLICE: usize = 200;
-/// How long a failed commit keeps readiness at 503 when probes pass (no traffic can prove the
-/// store healthy while the service is out of rotation, so this must end by itself).
-const FAILURE_STICKS_FOR: Duration = Duration::from_secs(2);
-/// How long text indexing rests after a failure (say, a lock held by another process).
-const INDEX_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Commit what is pending and stop.
 #[derive(Message)]
