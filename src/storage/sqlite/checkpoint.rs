@@ -4,14 +4,15 @@
 //! copies committed WAL frames into the database without blocking anyone (`PASSIVE`) every
 //! [`INTERVAL`]. Under continuous writes it never quite catches up (frames keep coming while it
 //! copies), so the WAL could never start over and would grow forever: when ingest is quiet (or
-//! the WAL passes 64 MiB) the writer itself checkpoints between two batches ([`super::writer`]),
-//! copying the frames this task has not, after which its next transaction starts the WAL over
-//! from the beginning (and `journal_size_limit` trims the file). That is far cheaper than a
-//! `RESTART` checkpoint from here, which must wait for the write lock and then holds off the
-//! writer while it copies. Under load even the writer's own copy costs tens of milliseconds,
-//! hence the wait for a quiet moment; but the WAL cannot be left to grow either (every page read
-//! looks it up in the WAL index, which slows with its size: a WAL of gigabytes made p99 latency
-//! ten times worse in the benchmark), hence the bound.
+//! the WAL passes 512 MiB) the writer itself checkpoints between two batches
+//! ([`super::writer`]), copying the frames this task has not, after which its next transaction
+//! starts the WAL over from the beginning (when quiet, it also truncates the file). That is far
+//! cheaper than a `RESTART` checkpoint from here, which must wait for the write lock and then
+//! holds off the writer while it copies. Under load even the writer's own copy costs tens of
+//! milliseconds (over 100 ms at a million rows), hence the wait for a quiet moment; but the WAL
+//! cannot be left to grow either (every page read looks it up in the WAL index, which slows with
+//! its size: a WAL of gigabytes made p99 latency ten times worse in the benchmark), hence the
+//! bound.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,8 +24,6 @@ use rusqlite::{Connection, OpenFlags};
 use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
 use crate::storage::{Maintenance, StorageError};
 
-/// The size the WAL file is trimmed back to when it starts over.
-pub const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 /// How often the WAL size is looked at.
 const INTERVAL: Duration = Duration::from_millis(100);
 

@@ -231,13 +231,20 @@ impl TrackedConnection {
     fn files_size(&self) -> u64 {
         ["", "-wal", "-shm"]
             .iter()
-            .filter_map(|suffix| {
-                let mut name = self.path.clone().into_os_string();
-                name.push(suffix);
-                std::fs::metadata(name).ok()
-            })
-            .map(|metadata| metadata.len())
+            .map(|suffix| self.file_len(suffix))
             .sum()
+    }
+
+    /// Bytes taken by the WAL file (0 when there is none).
+    fn wal_file_len(&self) -> u64 {
+        self.file_len("-wal")
+    }
+
+    /// Bytes taken by the database file with `suffix` appended to its name (0 when missing).
+    fn file_len(&self, suffix: &str) -> u64 {
+        let mut name = self.path.clone().into_os_string();
+        name.push(suffix);
+        std::fs::metadata(name).map_or(0, |metadata| metadata.len())
     }
 
     /// Settles a use of the connection: after a failure that may lie in the connection itself,
@@ -330,6 +337,36 @@ mod tests {
             vec![Duplicate, Duplicate]
         );
         assert_eq!(wal(&storage), before, "the WAL is byte for byte the same");
+    }
+
+    #[test]
+    fn tidying_keeps_the_wal_under_load_and_empties_it_when_quiet() {
+        let (_dir, storage) = temp_db();
+        let mut writer = storage.writer();
+        writer
+            .insert_batch(&[message("a", "+1", "2025-01-15T10:00:00Z", "x")])
+            .unwrap();
+        let wal_len = |storage: &SqliteStorage| {
+            let mut name = storage.path().as_os_str().to_owned();
+            name.push("-wal");
+            std::fs::metadata(name).unwrap().len()
+        };
+        let written = wal_len(&storage);
+        assert!(written > 0);
+        writer.tidy(false).unwrap();
+        assert_eq!(
+            wal_len(&storage),
+            written,
+            "a small WAL waits for a quiet moment"
+        );
+        writer.tidy(true).unwrap();
+        assert_eq!(
+            wal_len(&storage),
+            0,
+            "copied into the database and truncated"
+        );
+        let mut reader = storage.reader();
+        assert_eq!(reader.stats().unwrap().total_messages, 1);
     }
 
     #[test]

@@ -34,12 +34,11 @@ const MAX_PENDING_COUNTS: usize = 100_000;
 /// Page cache of the writer connection, in KiB (negative `cache_size`): large enough to keep
 /// the index pages a batch touches in memory for tables of millions of rows.
 const WRITER_CACHE_KIB: i64 = -131_072;
-/// Past this WAL size the writer checkpoints even while busy (a pause of some tens of
-/// milliseconds), so a long burst cannot grow the WAL without bound.
-const WAL_FORCED_CHECKPOINT_BYTES: u64 = 64 << 20;
-
-/// The WAL file is trimmed to this size when it starts over after a checkpoint.
-const WAL_SIZE_LIMIT_BYTES: i64 = super::checkpoint::WAL_SIZE_LIMIT_BYTES;
+/// Past this WAL size the writer checkpoints even while busy, so a long burst cannot grow the
+/// WAL without bound. Each such checkpoint holds batches up for tens of milliseconds, so it
+/// must be rare: a full-speed burst writes a few hundred MB of WAL per second, and at 64 MiB the
+/// pauses came every half second and set the p99 latency.
+const WAL_FORCED_CHECKPOINT_BYTES: u64 = 512 << 20;
 /// Page cache while importing, in KiB.
 const IMPORT_CACHE_KIB: i64 = -1_048_576;
 
@@ -209,6 +208,23 @@ impl SqliteWriter {
         indexed
     }
 
+    /// Copies the whole WAL into the database and truncates the WAL file to nothing, unless a
+    /// reader is still using it (then the next quiet moment tries again). The file is only ever
+    /// shortened here, while ingest is quiet: trimming it each time it started over under load
+    /// (SQLite's `journal_size_limit`) freed and reallocated tens of MiB of file and held the
+    /// next commit up for 20-150 ms.
+    fn empty_wal(&mut self) -> Result<(), StorageError> {
+        if self.connection.wal_file_len() == 0 {
+            return Ok(());
+        }
+        let conn = self.connection.get()?;
+        conn.busy_timeout(Duration::ZERO).map_err(from_sqlite)?;
+        let emptied = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(from_sqlite)?;
+        emptied.map_err(from_sqlite)
+    }
+
     fn try_probe(&mut self) -> Result<ProbeReport, StorageError> {
         let conn = self.connection.get()?;
         // A probe waits for a lock only briefly, so a lock held elsewhere is named as such
@@ -294,13 +310,17 @@ impl MessageWriter for SqliteWriter {
         // The background checkpoint has copied most frames; with no transaction of ours open,
         // this copies the rest, and the next transaction starts the WAL over. Under load that
         // copy holds up batches, so it waits for a quiet moment unless the WAL grows too large.
-        if !quiet && self.wal_bytes.load(Ordering::Relaxed) < WAL_FORCED_CHECKPOINT_BYTES {
+        // When quiet, it also empties the WAL file.
+        let result = if quiet {
+            self.empty_wal()
+        } else if self.wal_bytes.load(Ordering::Relaxed) >= WAL_FORCED_CHECKPOINT_BYTES {
+            self.connection.get().and_then(|conn| {
+                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    .map_err(from_sqlite)
+            })
+        } else {
             return Ok(());
-        }
-        let result = self.connection.get().and_then(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(from_sqlite)
-        });
+        };
         self.connection.settle(result)
     }
 
@@ -323,8 +343,6 @@ fn open_writer(path: &Path) -> Result<Connection, StorageError> {
         .map_err(from_sqlite)?;
     // Checkpoints run in the background (see `checkpoint.rs`), never in a commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)
-        .map_err(from_sqlite)?;
-    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
         .map_err(from_sqlite)?;
     Ok(conn)
 }
