@@ -13,6 +13,7 @@ pub mod standard;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -50,10 +51,22 @@ impl KeyRing {
 
     /// The slot of the first key whose HMAC-SHA256 over the concatenated `parts` equals `tag`.
     pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> Option<SecretSlot> {
+        self.verify_any(parts, &[tag])
+    }
+
+    /// The slot of the first key whose HMAC-SHA256 over the concatenated `parts` equals any of
+    /// `tags`. Each key hashes the message once, however many tags the sender offers, so a
+    /// header listing thousands of signatures costs no more HMAC work than one.
+    pub fn verify_any(&self, parts: &[&[u8]], tags: &[&[u8]]) -> Option<SecretSlot> {
         self.keys.iter().find_map(|(slot, key)| {
             let mut mac = key.clone();
             parts.iter().for_each(|part| mac.update(part));
-            mac.verify_slice(tag).is_ok().then_some(*slot)
+            let digest = mac.finalize().into_bytes();
+            // `ct_eq` on slices of different lengths is false: a truncated tag never matches.
+            let matched = tags.iter().fold(Choice::from(0), |found, tag| {
+                found | digest.as_slice().ct_eq(tag)
+            });
+            bool::from(matched).then_some(*slot)
         })
     }
 
@@ -133,6 +146,19 @@ mod tests {
             None,
             "another message fails"
         );
+    }
+
+    #[test]
+    fn any_offered_tag_may_match_either_key() {
+        let ring = KeyRing::new(b"new", Some(b"old"));
+        let old_tag = KeyRing::new(b"old", None).sign(&[b"x"]);
+        let wrong = [7u8; 32];
+        assert_eq!(
+            ring.verify_any(&[b"x"], &[&wrong, &[], &old_tag]),
+            Some(SecretSlot::Previous)
+        );
+        assert_eq!(ring.verify_any(&[b"x"], &[&wrong, &old_tag[..31]]), None);
+        assert_eq!(ring.verify_any(&[b"x"], &[]), None, "no tag at all");
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub fn verify(
     signatures: &[Vec<u8>],
 ) -> Option<SecretSlot> {
     let parts: [&[u8]; 5] = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
-    signatures.iter().find_map(|tag| keys.verify(&parts, tag))
+    let tags: Vec<&[u8]> = signatures.iter().map(Vec::as_slice).collect();
+    keys.verify_any(&parts, &tags)
 }
 
 /// The `v1,<base64>` signature of `{id}.{timestamp}.{body}` with the current key.
@@ -85,6 +86,21 @@ mod tests {
         let signatures = v1_signatures(&header);
         assert_eq!(signatures.len(), 2, "the v2 entry is skipped");
         assert!(verify(&keys(), ID, TIMESTAMP, BODY, &signatures).is_some());
+    }
+
+    #[test]
+    fn the_right_signature_among_thousands_of_wrong_ones_still_verifies() {
+        let header = format!("{} {EXPECTED}", "v1,AAAA ".repeat(10_000));
+        let signatures = v1_signatures(&header);
+        assert_eq!(signatures.len(), 10_001);
+        assert_eq!(
+            verify(&keys(), ID, TIMESTAMP, BODY, &signatures),
+            Some(SecretSlot::Current)
+        );
+        assert_eq!(
+            verify(&keys(), ID, TIMESTAMP, BODY, &signatures[..10_000]),
+            None
+        );
     }
 
     #[test]
