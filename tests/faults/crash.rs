@@ -84,3 +84,46 @@ async fn kill_9_at_several_moments_under_load_loses_no_acknowledged_message() {
         "a redelivery after the crash adds no row"
     );
 }
+
+/// The service holds its shared lock on the database file for as long as it runs, so no other
+/// process (a maintenance script, `import` run beside it) can take the file exclusively: one
+/// that could would, on closing, checkpoint and delete the WAL the service is still writing to,
+/// and messages acknowledged afterwards would be lost at the next crash.
+#[actix_web::test]
+async fn no_other_process_can_take_the_database_while_the_service_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client();
+    let mut service = start(dir.path(), &[]);
+    wait_for_readiness(&client, &service, 200, Duration::from_secs(10))
+        .await
+        .expect("ready");
+    let first = post_signed(&client, &service, body("before", 16))
+        .await
+        .unwrap();
+    assert_eq!(first.status, 200, "{first:?}");
+
+    let other = rusqlite::Connection::open(&service.db_path).unwrap();
+    other.busy_timeout(Duration::ZERO).unwrap();
+    other
+        .pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .unwrap();
+    let taken = other.query_row("SELECT count(*) FROM messages", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    assert!(
+        taken.is_err(),
+        "another process took the database exclusively: the service had lost its lock"
+    );
+    drop(other);
+
+    let second = post_signed(&client, &service, body("after", 16))
+        .await
+        .unwrap();
+    assert_eq!(second.status, 200, "{second:?}");
+    service.signal("KILL");
+    service
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("the process dies on SIGKILL");
+    let acknowledged: HashSet<String> = ["before", "after"].map(str::to_owned).into();
+    assert_all_acknowledged_stored_once(&inspect(&service.db_path), &acknowledged);
+}

@@ -398,7 +398,7 @@ impl Load {
 pub struct Stored {
     pub ids: HashSet<String>,
     pub rows: i64,
-    /// `message_totals.message_count`, kept by triggers; must equal `rows`.
+    /// `message_totals.message_count`, kept by the writer; must equal `rows`.
     pub counted: i64,
     pub integrity: String,
 }

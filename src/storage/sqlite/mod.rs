@@ -179,7 +179,12 @@ impl TrackedConnection {
     /// The connection, once the path is checked to still name the home file.
     fn get(&mut self) -> Result<&mut Connection, StorageError> {
         if let Err(error) = self.check_home() {
-            self.lost();
+            if matches!(
+                error.kind,
+                StorageErrorKind::Missing | StorageErrorKind::Replaced
+            ) {
+                self.lost();
+            }
             return Err(error);
         }
         self.wal_emptied = false;
@@ -206,10 +211,15 @@ impl TrackedConnection {
             ));
         }
         if self.role == Role::Writer {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&self.path)
-                .map_err(|e| StorageError::new(StorageErrorKind::ReadOnly, e.to_string()))?;
+            // Asked of the kernel, not by opening the file: closing any descriptor of the file
+            // would drop every POSIX lock this process holds on it, SQLite's included, and let
+            // another process delete the WAL under an open connection.
+            rustix::fs::access(&self.path, rustix::fs::Access::WRITE_OK).map_err(|e| {
+                StorageError::new(
+                    StorageErrorKind::ReadOnly,
+                    format!("{}: {e}", self.path.display()),
+                )
+            })?;
         }
         Ok(())
     }
