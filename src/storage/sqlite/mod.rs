@@ -11,6 +11,7 @@ pub mod legacy;
 mod query_plan;
 mod reader;
 mod text_index;
+mod upgrade;
 mod writer;
 
 use std::os::unix::fs::MetadataExt;
@@ -25,7 +26,7 @@ pub use writer::SqliteWriter;
 use super::{Maintenance, MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind};
 
 /// The whole schema, applied at every start; each statement is idempotent.
-pub const SCHEMA: &str = include_str!("../../../schema.sql");
+const SCHEMA: &str = include_str!("../../../schema.sql");
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -57,10 +58,10 @@ impl SqliteStorage {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags).map_err(from_sqlite)?;
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(from_sqlite)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(from_sqlite)?;
-        conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
+        upgrade::apply_schema(&mut conn)?;
         let home = FileIdentity::of(&path)?;
         Ok(Self {
             path,
