@@ -485,8 +485,10 @@ proptest! {
 fn query_pair() -> impl Strategy<Value = (String, String)> {
     (
         prop_oneof![
-            prop::sample::select(vec!["limit", "offset", "from", "to", "since", "q"])
-                .prop_map(str::to_owned),
+            prop::sample::select(vec![
+                "limit", "offset", "from", "to", "since", "until", "q", "cursor"
+            ])
+            .prop_map(str::to_owned),
             ".{0,8}",
         ],
         prop_oneof![
@@ -597,8 +599,10 @@ fn query_string() -> impl Strategy<Value = String> {
     });
     let part = prop_oneof![
         "[a-z]{1,6}",
-        prop::sample::select(vec!["limit", "offset", "from", "to", "since", "q"])
-            .prop_map(str::to_owned),
+        prop::sample::select(vec![
+            "limit", "offset", "from", "to", "since", "until", "q", "cursor"
+        ])
+        .prop_map(str::to_owned),
         "[0-9]{1,25}",
         "-[0-9]{1,5}",
         e164(),

@@ -25,6 +25,16 @@ pub fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
     command
 }
 
+/// Reports that a test cannot run on this machine (it needs root, to mount a filesystem or to
+/// drop privileges): a `SKIP` line, or a failure when `REQUIRE_PRIVILEGED_TESTS=1`, which
+/// `.ci/run` sets when it runs as root, so that CI cannot pass by skipping.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var("REQUIRE_PRIVILEGED_TESTS").is_ok_and(|v| v == "1") {
+        panic!("{test} could not run, and REQUIRE_PRIVILEGED_TESTS=1: {why}");
+    }
+    eprintln!("SKIP {test}: {why}");
+}
+
 /// A started service and the log lines it has printed so far.
 pub struct RunningBinary {
     pub child: Child,

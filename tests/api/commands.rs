@@ -93,11 +93,24 @@ async fn help_lists_the_commands_and_every_setting() {
     let output = Command::new(BINARY).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for word in ["serve", "healthcheck", "sign"] {
-        assert!(help.contains(word), "{word}");
+    let lines: Vec<&str> = help.lines().collect();
+    for command in ["serve", "healthcheck", "export", "import", "sign"] {
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with(&format!("  {command} "))),
+            "a `{command}` line under Commands:\n{help}"
+        );
     }
     for setting in webhook_processor::config::SETTINGS {
-        assert!(help.contains(setting.name), "{}", setting.name);
-        assert!(help.contains(setting.default), "{} default", setting.name);
+        let line = lines
+            .iter()
+            .find(|line| line.trim_start().starts_with(&format!("{} ", setting.name)))
+            .unwrap_or_else(|| panic!("a line for {}:\n{help}", setting.name));
+        assert!(
+            line.ends_with(&format!("[default: {}]", setting.default)),
+            "{} shows its own default: {line}",
+            setting.name
+        );
     }
 }

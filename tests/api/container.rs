@@ -116,7 +116,10 @@ async fn the_binary_runs_as_the_image_runs_it_unprivileged_with_absolute_paths()
     let prefix = match unprivileged_prefix() {
         Ok(prefix) => prefix,
         Err(why) => {
-            eprintln!("SKIP container contract: cannot drop privileges: {why}");
+            crate::binary::skip(
+                "container contract",
+                &format!("cannot drop privileges: {why}"),
+            );
             return;
         }
     };

@@ -172,3 +172,10 @@ pub fn validation_errors(body: &Value) -> Vec<(Vec<String>, String)> {
         })
         .collect()
 }
+
+/// The value of one series (name and labels exactly as printed) in a Prometheus text page.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}

@@ -1,12 +1,6 @@
 //! GET /metrics.
 
-use crate::helpers::{message, spawn_app};
-
-fn value_of(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
+use crate::helpers::{message, metric_value as value_of, spawn_app};
 
 #[actix_web::test]
 async fn metrics_count_requests_by_route_pattern_and_webhooks_by_result() {

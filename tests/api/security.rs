@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::helpers::{TestApp, message, sign_with, spawn_app_with};
+use crate::helpers::{TestApp, message, metric_value, sign_with, spawn_app_with};
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -32,18 +32,24 @@ fn standard_signature(key_b64: &str, id: &str, timestamp: &str, body: &[u8]) -> 
     format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
 }
 
+/// Posts to /webhook and returns the status, having checked that a refusal carries the
+/// contract's body (the same for every way a signature can be wrong).
 async fn post(app: &TestApp, body: Vec<u8>, headers: &[(&str, String)]) -> u16 {
     let mut request = app.client.post(app.url("/webhook")).body(body);
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    request.send().await.unwrap().status().as_u16()
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    if status == 401 {
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"detail": "invalid signature"}));
+    }
+    status
 }
 
 async fn metric(app: &TestApp, series: &str) -> Option<f64> {
-    let text = app.get("/metrics").await.text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+    metric_value(&app.get("/metrics").await.text().await.unwrap(), series)
 }
 
 #[actix_web::test]

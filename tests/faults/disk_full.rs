@@ -14,7 +14,10 @@ fn tmpfs_or_skip(size: &str, test: &str) -> Option<Tmpfs> {
     match Tmpfs::mount(size) {
         Ok(tmpfs) => Some(tmpfs),
         Err(why) => {
-            eprintln!("SKIP {test}: cannot mount a size-limited tmpfs ({why}); run as root");
+            crate::binary::skip(
+                test,
+                &format!("cannot mount a size-limited tmpfs ({why}); run as root"),
+            );
             None
         }
     }

@@ -5,11 +5,10 @@
 //! sends a bounded amount of traffic, and checks the promise "nothing acknowledged is lost,
 //! nothing stored twice, nobody let in": each `200` names a row that is really on disk, every
 //! failure is a JSON error, and the service keeps serving. Tests that need root (a size-limited
-//! tmpfs, dropping privileges) print a `SKIP` line and pass when they cannot get it.
+//! tmpfs, dropping privileges) print a `SKIP` line and pass when they cannot get it, unless
+//! `REQUIRE_PRIVILEGED_TESTS=1` (set by `.ci/run` as root) makes that a failure.
 //!
-//! Longer variants run with `FAULTS_LONG=1 cargo test --test faults`; the tests marked
-//! `#[ignore]` describe behaviour the service does not have yet and run with
-//! `cargo test --test faults -- --ignored`.
+//! Longer variants run with `FAULTS_LONG=1 cargo test --test faults`.
 
 #[allow(dead_code)]
 #[path = "../api/binary.rs"]

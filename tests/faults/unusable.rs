@@ -157,6 +157,10 @@ async fn an_empty_file_in_place_of_the_database_is_not_adopted_and_loses_nothing
         readiness, 503,
         "an empty file is not a usable database: {detail}"
     );
+    assert_eq!(
+        detail["detail"], REPLACED,
+        "named as another file at the path"
+    );
     assert_well_formed_503(&during);
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
 }
@@ -244,7 +248,7 @@ fn unprivileged_or_skip(dir: &Path, test: &str) -> Option<RunningBinary> {
     let prefix = match unprivileged_prefix() {
         Ok(prefix) => prefix,
         Err(why) => {
-            eprintln!("SKIP {test}: cannot drop privileges: {why}");
+            crate::binary::skip(test, &format!("cannot drop privileges: {why}"));
             return None;
         }
     };
@@ -316,7 +320,10 @@ fn a_restart_on_a_read_only_database_fails_at_startup_with_one_clear_line() {
     let prefix = match unprivileged_prefix() {
         Ok(prefix) => prefix,
         Err(why) => {
-            eprintln!("SKIP read-only restart: cannot drop privileges: {why}");
+            crate::binary::skip(
+                "read-only restart",
+                &format!("cannot drop privileges: {why}"),
+            );
             return;
         }
     };
