@@ -97,14 +97,17 @@ pub fn run(source: Source, skip_invalid: bool, commit_every: Option<usize>) -> E
         Ok(report) => report,
         Err(error) => return fail(format!("import failed: {error}")),
     };
+    // With --commit-every, the chunks committed before the stop stay stored.
+    let kept = match report.inserted {
+        0 => "nothing was imported".to_owned(),
+        n => format!("the {n} new message(s) committed before it stay imported"),
+    };
     if let Some(error) = &checked.read_error {
-        return fail(format!(
-            "cannot read the source: {error}; nothing was imported"
-        ));
+        return fail(format!("cannot read the source: {error}; {kept}"));
     }
     if report.aborted {
         return fail(format!(
-            "{} invalid record(s); nothing was imported (pass --skip-invalid to import the {} valid ones)",
+            "{} invalid record(s); {kept} (pass --skip-invalid to import the {} valid ones)",
             checked.invalid, checked.valid
         ));
     }

@@ -253,6 +253,29 @@ async fn an_invalid_line_stops_the_import_before_anything_is_stored_unless_asked
 }
 
 #[actix_web::test]
+async fn with_commit_every_an_invalid_line_keeps_the_chunks_committed_before_it_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = ndjson(&messages(5, ts_2025));
+    input.push_str("not json\n");
+    input.push_str(&ndjson(&messages(8, ts_2025)[5..]));
+    std::fs::write(dir.path().join("in.ndjson"), &input).unwrap();
+
+    let args = ["import", "in.ndjson", "--commit-every", "2"];
+    let (ok, _, stderr) = run(dir.path(), "app.db", &args, None);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the 4 new message(s) committed before it stay imported"),
+        "{stderr}"
+    );
+    let (_, exported, _) = run(dir.path(), "app.db", &["export"], None);
+    assert_eq!(
+        exported.lines().count(),
+        4,
+        "two chunks of two, not the third one the bad line broke: {exported}"
+    );
+}
+
+#[actix_web::test]
 async fn the_original_services_database_migrates_with_the_same_validation() {
     let dir = tempfile::tempdir().unwrap();
     let old = rusqlite::Connection::open(dir.path().join("old.db")).unwrap();

@@ -70,12 +70,11 @@ pub fn remove(tx: &Transaction<'_>, rowid: i64, indexed_through: i64) -> Result<
     Ok(())
 }
 
+/// Records that every row up to `rowid` is indexed.
 pub fn set_indexed_through(tx: &Transaction<'_>, rowid: i64) -> Result<(), StorageError> {
-    tx.execute(
-        "UPDATE text_index_state SET indexed_through = ?1 WHERE id = 1",
-        [rowid],
-    )
-    .map_err(from_sqlite)?;
+    tx.prepare_cached("UPDATE text_index_state SET indexed_through = ?1 WHERE id = 1")
+        .and_then(|mut update| update.execute([rowid]))
+        .map_err(from_sqlite)?;
     Ok(())
 }
 
@@ -84,9 +83,10 @@ pub fn backlog(conn: &Connection) -> Result<i64, StorageError> {
     let newest: Option<i64> = conn
         .query_row("SELECT max(rowid) FROM messages", [], |row| row.get(0))
         .map_err(from_sqlite)?;
-    Ok(newest.map_or(0, |newest| {
-        (newest - indexed_through(conn).unwrap_or(0)).max(0)
-    }))
+    match newest {
+        Some(newest) => Ok((newest - indexed_through(conn)?).max(0)),
+        None => Ok(0),
+    }
 }
 
 /// The full-text query finding rows that hold every trigram of `needle` (already folded), or

@@ -111,6 +111,7 @@ impl SqliteWriter {
             // Imported rows are indexed for search as they go (much cheaper in bulk than later),
             // which needs every earlier row indexed first.
             while text_index::catch_up(&tx, 10_000)? > 0 {}
+            let mut last_inserted = None;
             {
                 let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
                 for row in rows.by_ref().take(commit_every.unwrap_or(usize::MAX)) {
@@ -126,7 +127,7 @@ impl SqliteWriter {
                             if let Some(text) = &row.message.text {
                                 text_index::add(&tx, rowid, text)?;
                             }
-                            text_index::set_indexed_through(&tx, rowid)?;
+                            last_inserted = Some(rowid);
                         }
                         InsertOutcome::Duplicate => chunk.duplicates += 1,
                     }
@@ -144,6 +145,9 @@ impl SqliteWriter {
                 tx.rollback().map_err(from_sqlite)?;
                 report.aborted = true;
             } else {
+                if let Some(rowid) = last_inserted {
+                    text_index::set_indexed_through(&tx, rowid)?;
+                }
                 counts.apply(&tx)?;
                 tx.commit().map_err(from_sqlite)?;
                 report.inserted += chunk.inserted;
