@@ -466,10 +466,6 @@ pub fn settings_help() -> String {
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }

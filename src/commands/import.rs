@@ -35,7 +35,7 @@ type Record = Result<(u64, Result<ImportRow, Vec<FieldError>>), String>;
 
 pub fn run(source: Source, skip_invalid: bool, commit_every: Option<usize>) -> ExitCode {
     let started = Instant::now();
-    let (records, place) = match open(&source) {
+    let (records, place, total) = match open(&source) {
         Ok(opened) => opened,
         Err(error) => return fail(error),
     };
@@ -44,7 +44,7 @@ pub fn run(source: Source, skip_invalid: bool, commit_every: Option<usize>) -> E
         Err(error) => return fail(error),
     };
     let mut writer = storage.writer();
-    let bar = progress::rows("import", None);
+    let bar = progress::rows("import", total);
 
     let (to_writer, from_reader) = sync_channel::<Result<ImportRow, ImportAborted>>(10_000);
     let (checked, stored) = std::thread::scope(|scope| {
@@ -153,20 +153,27 @@ impl Checked {
     }
 }
 
-/// The records of the source, and what a record's number counts ("line" or "row").
-fn open(
-    source: &Source,
-) -> Result<(Box<dyn Iterator<Item = Record> + Send>, &'static str), String> {
+/// The records of the source, what a record's number counts ("line" or "row"), and how many
+/// records there are when that is cheap to know (a table, not a stream).
+type Opened = (
+    Box<dyn Iterator<Item = Record> + Send>,
+    &'static str,
+    Option<u64>,
+);
+
+fn open(source: &Source) -> Result<Opened, String> {
     match source {
         Source::Ndjson(path) => {
             let file =
                 File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            Ok((
-                Box::new(ndjson_records(BufReader::with_capacity(1 << 20, file))),
-                "line",
-            ))
+            let records = ndjson_records(BufReader::with_capacity(1 << 20, file));
+            Ok((Box::new(records), "line", None))
         }
-        Source::LegacySqlite(path) => Ok((Box::new(legacy_records(open_legacy(path)?)), "row")),
+        Source::LegacySqlite(path) => {
+            let rows = open_legacy(path)?;
+            let total = rows.total_rows().ok();
+            Ok((Box::new(legacy_records(rows)), "row", total))
+        }
     }
 }
 
@@ -195,35 +202,23 @@ fn ndjson_records(mut lines: impl BufRead + Send) -> impl Iterator<Item = Record
 }
 
 fn legacy_records(rows: LegacyMessages) -> impl Iterator<Item = Record> + Send {
-    let mut failed = false;
-    rows.map_while(move |row| {
-        if failed {
-            return None;
-        }
-        Some(match row {
-            Ok(LegacyRow {
-                rowid,
-                message_id,
-                from,
-                to,
-                ts,
-                text,
-                created_at,
-            }) => {
-                let record =
-                    NewMessage::from_fields(message_id, from, to, ts, text).map(|message| {
-                        ImportRow {
-                            message,
-                            received_at: created_at,
-                        }
-                    });
-                Ok((rowid.unsigned_abs(), record))
-            }
-            Err(error) => {
-                failed = true;
-                Err(error.to_string())
-            }
-        })
+    // The reading thread stops at the first `Err`, so nothing is read after one.
+    rows.map(|row| {
+        let LegacyRow {
+            rowid,
+            message_id,
+            from,
+            to,
+            ts,
+            text,
+            created_at,
+        } = row.map_err(|error| error.to_string())?;
+        let record =
+            NewMessage::from_fields(message_id, from, to, ts, text).map(|message| ImportRow {
+                message,
+                received_at: created_at,
+            });
+        Ok((rowid.unsigned_abs(), record))
     })
 }
 

@@ -3,10 +3,10 @@
 
 use std::io::Read;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::fail;
 use crate::config::SigningSecret;
+use crate::domain::timestamp::now_secs;
 use crate::signing::{KeyRing, encode_hex};
 
 pub fn run(timestamp: Option<String>) -> ExitCode {
@@ -23,10 +23,7 @@ pub fn run(timestamp: Option<String>) -> ExitCode {
         None => keys.sign(&[&body]),
         Some(timestamp) => {
             let timestamp = if timestamp == "now" {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
-                let now = now.as_secs().to_string();
+                let now = now_secs().to_string();
                 eprintln!("{now}");
                 now
             } else {

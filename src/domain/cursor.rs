@@ -8,6 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 
+use super::Timestamp;
 use super::query::MessageFilter;
 use crate::signing::KeyRing;
 
@@ -81,22 +82,9 @@ fn fingerprint(filter: &MessageFilter) -> Vec<u8> {
     };
     field(filter.from.as_deref().map(str::as_bytes));
     field(filter.to.as_deref().map(str::as_bytes));
-    field(
-        filter
-            .since
-            .as_ref()
-            .map(|t| t.micros().to_be_bytes())
-            .as_ref()
-            .map(|b| &b[..]),
-    );
-    field(
-        filter
-            .until
-            .as_ref()
-            .map(|t| t.micros().to_be_bytes())
-            .as_ref()
-            .map(|b| &b[..]),
-    );
+    let micros = |t: &Option<Timestamp>| t.as_ref().map(|t| t.micros().to_be_bytes());
+    field(micros(&filter.since).as_ref().map(|b| &b[..]));
+    field(micros(&filter.until).as_ref().map(|b| &b[..]));
     field(filter.q.as_deref().map(str::as_bytes));
     out
 }

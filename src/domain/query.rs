@@ -54,16 +54,12 @@ impl MessageQuery {
             .map_or(Some(0), |v| bounded_int(v, "offset", 0, None, &mut errors));
         let filter = raw.filter(&mut errors);
         let after = raw.cursor.and_then(|cursor| {
-            if offset.is_some_and(|offset| offset > 0) {
-                errors.push(FieldError::new(
-                    Location::query("cursor"),
-                    "value_error",
-                    "Value error, cursor and offset cannot be combined",
-                ));
-                return None;
-            }
-            cursors
-                .open(cursor, &filter)
+            let opened = if offset.is_some_and(|offset| offset > 0) {
+                Err("cursor and offset cannot be combined".to_owned())
+            } else {
+                cursors.open(cursor, &filter).map_err(|e| e.to_string())
+            };
+            opened
                 .map_err(|e| {
                     errors.push(FieldError::new(
                         Location::query("cursor"),

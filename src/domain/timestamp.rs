@@ -162,7 +162,12 @@ pub fn format_micros(micros: i64) -> String {
     )
 }
 
-/// The current time in microseconds since the Unix epoch.
+/// Whole seconds since the Unix epoch, now.
+pub fn now_secs() -> i64 {
+    now_micros().div_euclid(1_000_000)
+}
+
+/// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)

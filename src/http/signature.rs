@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
@@ -18,7 +18,9 @@ use futures_util::StreamExt;
 use utoipa::IntoParams;
 
 use crate::config::{Config, TimestampMode};
+use crate::domain::timestamp::now_secs;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::signing::{KeyRing, SecretSlot, decode_hex_signature, standard, timestamp_is_fresh};
 
 /// The header carrying the hex HMAC-SHA256.
@@ -92,13 +94,10 @@ impl Scheme {
     }
 }
 
-/// A request body whose signature was valid, and what verified it.
+/// A request body whose signature was valid (counted in `webhook_signatures_verified_total` by
+/// scheme and secret).
 #[derive(Debug)]
-pub struct VerifiedBody {
-    pub bytes: Bytes,
-    pub scheme: Scheme,
-    pub secret: SecretSlot,
-}
+pub struct VerifiedBody(pub Bytes);
 
 /// Everything needed to verify a delivery; built once from the configuration.
 pub struct WebhookVerifier {
@@ -182,20 +181,15 @@ impl WebhookVerifier {
 
     fn check(&self, claim: &Claim, body: &[u8]) -> Option<(Scheme, SecretSlot)> {
         match claim {
-            Claim::XSignature {
-                tag,
-                timestamp: None,
-            } => self
-                .x_signature
-                .verify(&[body], tag)
-                .map(|slot| (Scheme::XSignature, slot)),
-            Claim::XSignature {
-                tag,
-                timestamp: Some(timestamp),
-            } => self
-                .x_signature
-                .verify(&[timestamp.as_bytes(), b".", body], tag)
-                .map(|slot| (Scheme::XSignature, slot)),
+            Claim::XSignature { tag, timestamp } => {
+                let slot = match timestamp {
+                    None => self.x_signature.verify(&[body], tag),
+                    Some(timestamp) => self
+                        .x_signature
+                        .verify(&[timestamp.as_bytes(), b".", body], tag),
+                };
+                slot.map(|slot| (Scheme::XSignature, slot))
+            }
             Claim::Standard {
                 id,
                 timestamp,
@@ -207,13 +201,6 @@ impl WebhookVerifier {
             }
         }
     }
-}
-
-fn unix_now() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn rejected(problem: &'static str) -> ApiError {
@@ -253,7 +240,11 @@ impl FromRequest for VerifiedBody {
             .app_data::<Data<WebhookVerifier>>()
             .expect("the WebhookVerifier is registered with the app")
             .clone();
-        let claim = verifier.claim(req.headers(), unix_now());
+        let metrics = req
+            .app_data::<Data<Metrics>>()
+            .expect("the Metrics are registered with the app")
+            .clone();
+        let claim = verifier.claim(req.headers(), now_secs());
         let declared_length = req
             .headers()
             .get(CONTENT_LENGTH)
@@ -269,11 +260,11 @@ impl FromRequest for VerifiedBody {
             let (scheme, secret) = verifier
                 .check(&claim, &body)
                 .ok_or_else(|| rejected("does not match the body"))?;
-            Ok(Self {
-                bytes: body.freeze(),
-                scheme,
-                secret,
-            })
+            metrics
+                .signatures_verified
+                .with_label_values(&[scheme.as_str(), secret.as_str()])
+                .inc();
+            Ok(Self(body.freeze()))
         })
     }
 }

@@ -50,7 +50,7 @@ pub async fn receive(
     metrics: Data<Metrics>,
     span: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = ingest(body, &store, &metrics, &span).await;
+    let outcome = ingest(body, &store, &span).await;
     let result = result_label(&outcome);
     metrics.count_webhook(result);
     span.record("result", result);
@@ -63,15 +63,10 @@ pub async fn receive(
 async fn ingest(
     body: Result<VerifiedBody, ApiError>,
     store: &StoreHandle,
-    metrics: &Metrics,
     span: &RootSpan,
 ) -> Result<InsertOutcome, ApiError> {
-    let body = body?;
-    metrics
-        .signatures_verified
-        .with_label_values(&[body.scheme.as_str(), body.secret.as_str()])
-        .inc();
-    let message = NewMessage::from_json(&body.bytes)?;
+    let VerifiedBody(body) = body?;
+    let message = NewMessage::from_json(&body)?;
     span.record("message_id", message.message_id.as_str());
     Ok(store.ingest(message).await?)
 }

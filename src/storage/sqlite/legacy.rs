@@ -59,7 +59,7 @@ impl LegacyMessages {
     }
 
     /// How many rows the table holds.
-    pub fn count(&self) -> Result<u64, StorageError> {
+    pub fn total_rows(&self) -> Result<u64, StorageError> {
         self.conn
             .query_row("SELECT COUNT(*) FROM messages", [], |row| {
                 row.get::<_, i64>(0)
