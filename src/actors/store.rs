@@ -288,11 +288,8 @@ impl Handler<ProbeWritable> for StoreActor {
 
     fn handle(&mut self, _: ProbeWritable, _: &mut Self::Context) -> Self::Result {
         let report = self.writer.probe()?;
-        match self.last_commit_failure.take() {
-            Some((when, failure)) if when.elapsed() < FAILURE_STICKS_FOR => {
-                self.last_commit_failure = Some((when, failure.clone()));
-                Err(failure)
-            }
+        match &self.last_commit_failure {
+            Some((when, failure)) if when.elapsed() < FAILURE_STICKS_FOR => Err(failure.clone()),
             _ => Ok(report),
         }
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
+use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
 use crate::storage::{Maintenance, StorageError};
 
 /// How often the WAL size is looked at.
@@ -32,6 +32,8 @@ pub struct Checkpointer {
     connection: TrackedConnection,
     /// Bytes of frames the WAL held at the last checkpoint, for the writer to read.
     wal_bytes: Arc<AtomicU64>,
+    /// The database's page size, read once.
+    page_size: Option<i64>,
 }
 
 impl Checkpointer {
@@ -39,14 +41,19 @@ impl Checkpointer {
         Self {
             connection: TrackedConnection::new(path, home, open_checkpointer, Role::Reader),
             wal_bytes,
+            page_size: None,
         }
     }
 
     fn checkpoint(&mut self) -> Result<(), StorageError> {
         let conn = self.connection.get()?;
-        let page_size: i64 = conn
-            .query_row("PRAGMA page_size", [], |row| row.get(0))
-            .map_err(from_sqlite)?;
+        let page_size = match self.page_size {
+            Some(page_size) => page_size,
+            None => *self.page_size.insert(
+                conn.query_row("PRAGMA page_size", [], |row| row.get(0))
+                    .map_err(from_sqlite)?,
+            ),
+        };
         let frames: i64 = conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
             .map_err(from_sqlite)?;
@@ -70,9 +77,5 @@ impl Maintenance for Checkpointer {
 }
 
 fn open_checkpointer(path: &Path) -> Result<Connection, StorageError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(from_sqlite)?;
-    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-        .map_err(from_sqlite)?;
-    Ok(conn)
+    connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
 }

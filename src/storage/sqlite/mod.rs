@@ -17,6 +17,7 @@ mod writer;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
@@ -273,6 +274,29 @@ impl TrackedConnection {
         }
         result
     }
+}
+
+/// Opens `path` (never creating it) for one thread's use, waiting up to [`BUSY_TIMEOUT_MS`] for
+/// locks held by other connections.
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, StorageError> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(from_sqlite)?;
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+        .map_err(from_sqlite)?;
+    Ok(conn)
+}
+
+/// Runs `work` with `conn` waiting at most `wait` for locks, then restores the usual wait.
+fn with_busy_timeout<T>(
+    conn: &mut Connection,
+    wait: Duration,
+    work: impl FnOnce(&mut Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    conn.busy_timeout(wait).map_err(from_sqlite)?;
+    let result = work(conn);
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+        .map_err(from_sqlite)?;
+    result
 }
 
 /// Classifies an SQLite error into a public kind, keeping its text for the logs.

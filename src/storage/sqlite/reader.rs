@@ -10,7 +10,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::query_plan::{self, TotalCache, Tuning};
-use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
+use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
     TextSearch,
@@ -161,10 +161,7 @@ fn in_read_transaction<T>(
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StorageError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(from_sqlite)?;
-    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
-        .map_err(from_sqlite)?;
+    let conn = connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     // `text_contains(text, lowered_needle)`: the `q` filter, with exactly the semantics of
     // `TextSearch` (Unicode case-insensitive, no wildcards).
     conn.create_scalar_function(

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use super::aggregates::CountChanges;
 use super::text_index;
-use super::{BUSY_TIMEOUT_MS, FileIdentity, Role, TrackedConnection, from_sqlite};
+use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite, with_busy_timeout};
 use crate::domain::NewMessage;
 use crate::domain::timestamp::{format_micros, now_micros};
 use crate::storage::{
@@ -205,11 +205,7 @@ impl SqliteWriter {
         let conn = self.connection.get()?;
         // Indexing can always wait: if another process holds the lock, give up at once
         // instead of keeping the writer (and the messages queued for it) waiting.
-        conn.busy_timeout(Duration::ZERO).map_err(from_sqlite)?;
-        let indexed = index_text_slice(conn, limit);
-        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-            .map_err(from_sqlite)?;
-        indexed
+        with_busy_timeout(conn, Duration::ZERO, |conn| index_text_slice(conn, limit))
     }
 
     /// Copies the whole WAL into the database and truncates the WAL file to nothing, unless a
@@ -222,22 +218,20 @@ impl SqliteWriter {
             return Ok(());
         }
         let conn = self.connection.get()?;
-        conn.busy_timeout(Duration::ZERO).map_err(from_sqlite)?;
-        let emptied = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-            .map_err(from_sqlite)?;
-        emptied.map_err(from_sqlite)
+        with_busy_timeout(conn, Duration::ZERO, |conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(from_sqlite)
+        })
     }
 
     fn try_probe(&mut self) -> Result<ProbeReport, StorageError> {
         let conn = self.connection.get()?;
         // A probe waits for a lock only briefly, so a lock held elsewhere is named as such
         // instead of showing up as a slow probe.
-        conn.busy_timeout(PROBE_BUSY_TIMEOUT).map_err(from_sqlite)?;
-        let touched = conn.execute(TOUCH_HEALTH_PROBE, [format_micros(now_micros())]);
-        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-            .map_err(from_sqlite)?;
-        touched.map_err(from_sqlite)?;
+        with_busy_timeout(conn, PROBE_BUSY_TIMEOUT, |conn| {
+            conn.execute(TOUCH_HEALTH_PROBE, [format_micros(now_micros())])
+                .map_err(from_sqlite)
+        })?;
         let text_backlog = text_index::backlog(conn)?.unsigned_abs();
         Ok(ProbeReport {
             text_backlog,
@@ -335,10 +329,7 @@ impl MessageWriter for SqliteWriter {
 }
 
 fn open_writer(path: &Path) -> Result<Connection, StorageError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(from_sqlite)?;
-    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-        .map_err(from_sqlite)?;
+    let conn = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(from_sqlite)?;
     conn.pragma_update(None, "synchronous", "FULL")
