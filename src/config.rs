@@ -17,6 +17,7 @@ use crate::signing::standard;
 #[derive(Debug, Deserialize)]
 pub struct Config {
     /// `WEBHOOK_SECRET`: the HMAC-SHA256 key senders sign `X-Signature` with. Required.
+    #[serde(deserialize_with = "required_secret")]
     pub webhook_secret: Secret,
     /// `WEBHOOK_SECRET_PREVIOUS`: during a rotation, the old key, still accepted.
     #[serde(default)]
@@ -145,9 +146,6 @@ impl Config {
     }
 
     fn validate(mut self) -> Result<Self, ConfigError> {
-        if self.webhook_secret.0.is_empty() {
-            return Err(ConfigError("WEBHOOK_SECRET must not be empty".to_owned()));
-        }
         // An empty optional secret means "not set", as deployment tools often write them.
         for secret in [
             &mut self.webhook_secret_previous,
@@ -267,6 +265,22 @@ fn deserialize<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Reads the part of the configuration a command needs from `.env` (when present) and then the
+/// process environment.
+fn partial_from_env<T: serde::de::DeserializeOwned>() -> Result<T, ConfigError> {
+    load_dot_env()?;
+    deserialize(std::env::vars())
+}
+
+/// `WEBHOOK_SECRET`, which must not be empty wherever it is read.
+fn required_secret<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+    let secret = Secret::deserialize(deserializer)?;
+    if secret.0.is_empty() {
+        return Err(serde::de::Error::custom("WEBHOOK_SECRET must not be empty"));
+    }
+    Ok(secret)
+}
+
 /// The part of the configuration the `healthcheck` command needs: where the service listens.
 #[derive(Debug, Deserialize)]
 pub struct ServiceAddress {
@@ -278,8 +292,7 @@ pub struct ServiceAddress {
 
 impl ServiceAddress {
     pub fn from_env() -> Result<Self, ConfigError> {
-        load_dot_env()?;
-        deserialize(std::env::vars())
+        partial_from_env()
     }
 
     /// The address to connect to: a wildcard listen address means this machine.
@@ -301,25 +314,20 @@ pub struct DatabaseLocation {
 
 impl DatabaseLocation {
     pub fn from_env() -> Result<Self, ConfigError> {
-        load_dot_env()?;
-        deserialize(std::env::vars())
+        partial_from_env()
     }
 }
 
 /// The part of the configuration the `sign` command needs.
 #[derive(Debug, Deserialize)]
 pub struct SigningSecret {
+    #[serde(deserialize_with = "required_secret")]
     pub webhook_secret: Secret,
 }
 
 impl SigningSecret {
     pub fn from_env() -> Result<Self, ConfigError> {
-        load_dot_env()?;
-        let secret: Self = deserialize(std::env::vars())?;
-        if secret.webhook_secret.0.is_empty() {
-            return Err(ConfigError("WEBHOOK_SECRET must not be empty".to_owned()));
-        }
-        Ok(secret)
+        partial_from_env()
     }
 }
 

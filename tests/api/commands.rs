@@ -21,6 +21,18 @@ fn sign(dir: &std::path::Path, args: &[&str], secret: &str, body: &[u8]) -> (boo
 }
 
 #[actix_web::test]
+async fn sign_refuses_an_empty_secret_as_the_service_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = command(dir.path(), &[("WEBHOOK_SECRET", "")])
+        .arg("sign")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("WEBHOOK_SECRET must not be empty"), "{stderr}");
+}
+
+#[actix_web::test]
 async fn sign_prints_the_same_hmac_as_openssl() {
     let dir = tempfile::tempdir().unwrap();
     // printf '%s' 'hello' | openssl dgst -sha256 -hmac testsecret
