@@ -99,6 +99,8 @@ impl Actor for HealthActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // At once too, so the database metrics are filled in from the start.
+        self.probe(ctx);
         ctx.run_interval(self.interval, |act, ctx| act.probe(ctx));
     }
 }

@@ -29,7 +29,10 @@ async fn sign_refuses_an_empty_secret_as_the_service_does() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("WEBHOOK_SECRET must not be empty"), "{stderr}");
+    assert!(
+        stderr.contains("WEBHOOK_SECRET must not be empty"),
+        "{stderr}"
+    );
 }
 
 #[actix_web::test]

@@ -1,6 +1,6 @@
 //! GET /metrics.
 
-use crate::helpers::{message, metric_value as value_of, spawn_app};
+use crate::helpers::{message, metric_value as value_of, sign, spawn_app};
 
 #[actix_web::test]
 async fn metrics_count_requests_by_route_pattern_and_webhooks_by_result() {
@@ -9,6 +9,14 @@ async fn metrics_count_requests_by_route_pattern_and_webhooks_by_result() {
     app.post_signed(&body).await;
     app.post_signed(&body).await;
     app.post_raw(b"{}".to_vec(), None).await;
+    let invalid = br#"{"message_id": "m2"}"#.to_vec();
+    let answer = app.post_raw(invalid.clone(), Some(&sign(&invalid))).await;
+    assert_eq!(answer.status().as_u16(), 422);
+    let too_large = vec![b' '; 64 * 1024 + 1];
+    let answer = app
+        .post_raw(too_large.clone(), Some(&sign(&too_large)))
+        .await;
+    assert_eq!(answer.status().as_u16(), 413);
     for path in ["/wp-login.php", "/.env", "/a/b/c"] {
         app.get(path).await;
     }
@@ -29,7 +37,10 @@ async fn metrics_count_requests_by_route_pattern_and_webhooks_by_result() {
         (r#"webhook_requests_total{result="created"}"#, 1.0),
         (r#"webhook_requests_total{result="duplicate"}"#, 1.0),
         (r#"webhook_requests_total{result="invalid_signature"}"#, 1.0),
-        (r#"webhook_requests_total{result="validation_error"}"#, 0.0),
+        (r#"webhook_requests_total{result="validation_error"}"#, 1.0),
+        (r#"webhook_requests_total{result="payload_too_large"}"#, 1.0),
+        (r#"webhook_requests_total{result="overloaded"}"#, 0.0),
+        ("store_commit_failures_total", 0.0),
         ("store_queue_depth", 0.0),
         ("store_queue_capacity", 8192.0),
         ("database_ready", 1.0),
@@ -38,7 +49,11 @@ async fn metrics_count_requests_by_route_pattern_and_webhooks_by_result() {
         assert_eq!(value_of(&text, series), Some(expected), "{series}");
     }
     assert!(!text.contains("wp-login"), "raw paths never become labels");
-    assert!(value_of(&text, "request_latency_ms_count").unwrap() >= 6.0);
+    assert!(value_of(&text, "request_latency_ms_count").unwrap() >= 8.0);
+    assert!(value_of(&text, "database_size_bytes").unwrap() > 0.0);
+    for series in ["text_indexed_total", "text_index_backlog_rows"] {
+        assert!(value_of(&text, series).is_some(), "{series}");
+    }
     assert!(text.contains(r#"request_latency_ms_bucket{le="+Inf"}"#));
     assert!(value_of(&text, "store_batch_size_count").unwrap() >= 1.0);
     assert!(text.contains("store_commit_duration_ms_bucket"));

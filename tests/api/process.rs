@@ -150,3 +150,21 @@ async fn sigterm_during_writes_loses_no_acknowledged_message_and_exits_zero() {
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
 }
+
+#[actix_web::test]
+async fn open_reads_are_warned_about_at_startup_and_not_when_a_token_is_set() {
+    let warned = |service: &RunningBinary| {
+        service.log_events().iter().any(|event| {
+            event["level"] == "WARN"
+                && event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("API_TOKEN is not set"))
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let open = RunningBinary::start(dir.path(), "secret", &[]);
+    assert!(warned(&open), "{:?}", open.log_events());
+    drop(open);
+    let guarded = RunningBinary::start(dir.path(), "secret", &[("API_TOKEN", "t")]);
+    assert!(!warned(&guarded), "{:?}", guarded.log_events());
+}
