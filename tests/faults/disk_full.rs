@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::{
     Load, LoadPlan, Tmpfs, assert_all_acknowledged_stored_once, assert_well_formed_503, body,
-    client, fill, get_json, inspect, post_signed, start, wait_for_readiness,
+    client, fill, get_json, inspect, post_signed, start, wait_for_not_ready, wait_for_readiness,
 };
 
 /// Mounts a tmpfs, or says why this test is skipped.
@@ -45,10 +45,14 @@ async fn when_its_own_writes_fill_the_disk_ingest_answers_503_and_recovers_when_
         "the disk filled: {:?}",
         tally.statuses
     );
-    let full = wait_for_readiness(&client, &service, 503, Duration::from_secs(5))
-        .await
-        .expect("readiness follows the full disk");
-    assert_eq!(full["detail"], "database disk is full");
+    wait_for_not_ready(
+        &client,
+        &service,
+        "database disk is full",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("readiness follows the full disk");
     let (live, _) = get_json(&client, &service, "/health/live").await.unwrap();
     assert_eq!(live, 200, "still alive");
     let (listed, page) = get_json(&client, &service, "/messages?limit=1")
@@ -116,10 +120,14 @@ async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_i
         "the disk is full: {:?}",
         tally.statuses
     );
-    let full = wait_for_readiness(&client, &service, 503, Duration::from_secs(5))
-        .await
-        .expect("readiness follows the full disk");
-    assert_eq!(full["detail"], "database disk is full");
+    wait_for_not_ready(
+        &client,
+        &service,
+        "database disk is full",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("readiness follows the full disk");
     let (live, _) = get_json(&client, &service, "/health/live").await.unwrap();
     assert_eq!(live, 200, "still alive");
 
