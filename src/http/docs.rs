@@ -7,13 +7,14 @@
 //! of `'self'` makes the browser refuse anything else. Open without a token, like `/health`:
 //! it describes the contract and holds no data.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use actix_web::http::header::{
     CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, ContentEncoding,
     X_CONTENT_TYPE_OPTIONS,
 };
-use actix_web::web::Path;
+use actix_web::web::{Bytes, Path};
 use actix_web::{HttpResponse, get};
 use utoipa_swagger_ui::Config;
 
@@ -116,5 +117,9 @@ pub async fn asset(file: Path<String>) -> Result<HttpResponse, ApiError> {
         .content_type(asset.content_type)
         .insert_header((X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((CACHE_CONTROL, "public, max-age=3600"))
-        .body(asset.bytes.into_owned()))
+        .body(match asset.bytes {
+            // The embedded files are sent as they are, not copied for every request.
+            Cow::Borrowed(bytes) => Bytes::from_static(bytes),
+            Cow::Owned(bytes) => Bytes::from(bytes),
+        }))
 }
