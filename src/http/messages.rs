@@ -3,13 +3,14 @@
 use actix_web::web::Bytes;
 use actix_web::web::{Data, Json, Query};
 use actix_web::{HttpRequest, HttpResponse, get};
+use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ReadAccess;
 use crate::actors::ReaderPool;
 use crate::domain::validation::{FieldError, Location};
-use crate::domain::{CursorCodec, MessageFilter, MessageQuery, Position, Stats, StoredMessage};
+use crate::domain::{CursorCodec, MessageFilter, MessageQuery, MessageSlice, Stats, StoredMessage};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 
 /// One page of `/messages`.
@@ -152,38 +153,38 @@ pub async fn export(
     let filter = MessageFilter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let readers = readers.get_ref().clone();
     // The first slice is read before answering, so an unavailable database is a proper 503.
-    let first = readers.scan(filter.clone(), None, EXPORT_SLICE).await?;
-    let slices = futures_util::stream::unfold(
-        (Some(first), None::<Position>, readers, filter),
-        |(ready, after, readers, filter)| async move {
-            let slice = match (ready, after) {
-                (Some(slice), _) => slice,
-                (None, None) => return None,
-                (None, Some(after)) => {
-                    match readers
-                        .scan(filter.clone(), Some(after), EXPORT_SLICE)
-                        .await
-                    {
-                        Ok(slice) => slice,
-                        Err(error) => {
-                            tracing::error!(error = %error, "export interrupted");
-                            let failed = std::io::Error::other("export interrupted");
-                            return Some((Err(failed), (None, None, readers, filter)));
-                        }
-                    }
-                }
+    let MessageSlice { messages, next } = readers.scan(filter.clone(), None, EXPORT_SLICE).await?;
+    let rest = stream::try_unfold(
+        (next, readers, filter),
+        |(after, readers, filter)| async move {
+            let Some(after) = after else {
+                return Ok(None);
             };
-            let mut lines = Vec::with_capacity(slice.messages.len() * 160);
-            slice
-                .messages
-                .iter()
-                .for_each(|m| m.write_ndjson(&mut lines));
-            Some((Ok(Bytes::from(lines)), (None, slice.next, readers, filter)))
+            let slice = readers
+                .scan(filter.clone(), Some(after), EXPORT_SLICE)
+                .await
+                .map_err(|error| {
+                    tracing::error!(error = %error, "export interrupted");
+                    std::io::Error::other("export interrupted")
+                })?;
+            Ok(Some((
+                ndjson(&slice.messages),
+                (slice.next, readers, filter),
+            )))
         },
     );
+    let first = async move { Ok::<_, std::io::Error>(ndjson(&messages)) };
+    let slices = stream::once(first).chain(rest);
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
         .streaming(slices))
+}
+
+/// Messages as NDJSON lines.
+fn ndjson(messages: &[StoredMessage]) -> Bytes {
+    let mut lines = Vec::with_capacity(messages.len() * 160);
+    messages.iter().for_each(|m| m.write_ndjson(&mut lines));
+    Bytes::from(lines)
 }
 
 /// The decoded query-string pairs, in order.
