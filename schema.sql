@@ -2,8 +2,7 @@
 --
 -- `messages` holds the contract's columns plus `ts_us`, the instant `ts` denotes in microseconds
 -- since the Unix epoch: ordering and time filters use it, so `10:00:00.250Z` sorts after
--- `10:00:00Z`, while `ts` keeps the text exactly as it was sent. Rowids only grow (the writer
--- never deletes the newest row), which the text index below relies on.
+-- `10:00:00Z`, while `ts` keeps the text exactly as it was sent.
 
 CREATE TABLE IF NOT EXISTS messages (
     message_id  TEXT PRIMARY KEY,
@@ -59,7 +58,8 @@ INSERT OR IGNORE INTO message_totals (id, message_count, sender_count, deletions
 -- A query looks up the rows holding every trigram of `q`, then checks each candidate against
 -- the text itself. The writer indexes new rows in the background, oldest first;
 -- `text_index_state.indexed_through` is the highest rowid indexed, and rows after it are
--- searched directly.
+-- searched directly. When retention deletes the newest rows, their rowids are given again, so
+-- the writer lowers `indexed_through` to the newest row left.
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_text USING fts5(
     text, content = '', contentless_delete = 1, detail = none,
     tokenize = 'trigram case_sensitive 1'

@@ -787,4 +787,44 @@ mod tests {
             "after deletions"
         );
     }
+
+    #[test]
+    fn retention_may_delete_every_row_and_rows_stored_after_it_are_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
+        let mut old = messages();
+        let new = old.split_off(300);
+        let mut writer = storage.writer();
+        writer.insert_batch(&old).unwrap();
+        while writer.index_text(1000).unwrap() > 0 {}
+        // Everything has expired, the newest row too.
+        while writer.delete_before(i64::MAX, 100).unwrap() > 0 {}
+        // The next rows get the rowids the deleted ones had; half of them get indexed.
+        writer.insert_batch(&new).unwrap();
+        writer.index_text(150).unwrap();
+        let mut reader = SqliteReader::new(
+            storage.path.clone(),
+            storage.home,
+            Tuning::default(),
+            Default::default(),
+        );
+        assert_eq!(reader.stats().unwrap().total_messages, 300);
+        for q in ["order", "zebracorn", "köln"] {
+            let filter = MessageFilter {
+                q: Some(q.to_owned()),
+                ..MessageFilter::default()
+            };
+            let query = MessageQuery {
+                filter: filter.clone(),
+                limit: 100,
+                offset: 0,
+                after: None,
+            };
+            let page = reader.list(&query).unwrap();
+            let want = expected(&new, &filter);
+            assert_eq!(page.total, want.len() as u64, "{q}");
+            let got: Vec<String> = page.data.iter().map(|m| m.message_id.clone()).collect();
+            assert_eq!(got, want[..want.len().min(100)], "{q}");
+        }
+    }
 }

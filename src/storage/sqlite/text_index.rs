@@ -78,6 +78,19 @@ pub fn set_indexed_through(tx: &Transaction<'_>, rowid: i64) -> Result<(), Stora
     Ok(())
 }
 
+/// After deletions: when the newest rows are gone, `indexed_through` comes down to the newest
+/// row left, because SQLite gives the next row the rowid after it, and that row must count as
+/// not yet indexed.
+pub fn forget_deleted_tail(tx: &Transaction<'_>) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "UPDATE text_index_state SET indexed_through = \
+         min(indexed_through, coalesce((SELECT max(rowid) FROM messages), 0)) WHERE id = 1",
+    )
+    .and_then(|mut update| update.execute([]))
+    .map_err(from_sqlite)?;
+    Ok(())
+}
+
 /// How many rows wait to be indexed (approximately: deleted rows still count).
 pub fn backlog(conn: &Connection) -> Result<i64, StorageError> {
     let newest: Option<i64> = conn

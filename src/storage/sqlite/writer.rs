@@ -21,11 +21,8 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (message_id) DO NOTHING";
 
 /// The oldest messages by `ts`, a bounded number at a time, so each transaction stays short.
-/// The newest row (highest rowid) is never deleted, so rowids are never reused and "every row
-/// after `indexed_through`" stays a true description of what the text index lacks.
 const DELETE_BEFORE: &str = "DELETE FROM messages WHERE rowid IN \
-     (SELECT rowid FROM messages WHERE ts_us < ?1 \
-      AND rowid < (SELECT max(rowid) FROM messages) ORDER BY ts_us LIMIT ?2) \
+     (SELECT rowid FROM messages WHERE ts_us < ?1 ORDER BY ts_us LIMIT ?2) \
      RETURNING rowid, from_msisdn, to_msisdn, ts_us";
 
 /// During an import, aggregate changes are written once this many keys are pending.
@@ -191,6 +188,8 @@ impl SqliteWriter {
         };
         counts.apply(&tx)?;
         if deleted > 0 {
+            // The newest rows may have gone, and their rowids will then be given again.
+            text_index::forget_deleted_tail(&tx)?;
             tx.execute(
                 "UPDATE message_totals SET deletions = deletions + 1 WHERE id = 1",
                 [],
