@@ -157,6 +157,42 @@ async fn standard_webhooks_signatures_are_accepted_when_enabled_and_checked_stri
 }
 
 #[actix_web::test]
+async fn standard_webhooks_rotation_and_tolerance_follow_their_settings() {
+    const OLD: &str = "whsec_b2xkLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
+    let app = spawn_app_with(&[
+        ("STANDARD_WEBHOOK_SECRET", WHSEC),
+        ("STANDARD_WEBHOOK_SECRET_PREVIOUS", OLD),
+        ("SIGNATURE_TOLERANCE_SECS", "30"),
+    ])
+    .await;
+    let send = |key: &'static str, id: &str, timestamp: i64| {
+        let b = body(id);
+        let timestamp = timestamp.to_string();
+        let signature = standard_signature(&key[6..], id, &timestamp, &b);
+        let headers = vec![
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", timestamp),
+            ("webhook-signature", signature),
+        ];
+        (b, headers)
+    };
+    let (b, headers) = send(OLD, "msg_old", now());
+    assert_eq!(post(&app, b, &headers).await, 200, "the previous secret");
+    let (b, headers) = send(WHSEC, "msg_new", now() - 20);
+    assert_eq!(post(&app, b, &headers).await, 200, "20 s is within 30");
+    let (b, headers) = send(WHSEC, "msg_late", now() - 45);
+    assert_eq!(post(&app, b, &headers).await, 401, "45 s is not");
+
+    let series = |slot: &str| {
+        format!(
+            r#"webhook_signatures_verified_total{{scheme="standard-webhooks",secret="{slot}"}}"#
+        )
+    };
+    assert_eq!(metric(&app, &series("previous")).await, Some(1.0));
+    assert_eq!(metric(&app, &series("current")).await, Some(1.0));
+}
+
+#[actix_web::test]
 async fn standard_webhooks_headers_are_not_trusted_unless_enabled() {
     let app = spawn_app_with(&[]).await;
     let b = body("std-off");
