@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::helpers::{TestApp, message, metric_value, sign_with, spawn_app_with};
+use crate::helpers::{SECRET, TestApp, message, metric_value, sign_with, spawn_app_with};
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -30,6 +30,11 @@ fn standard_signature(key_b64: &str, id: &str, timestamp: &str, body: &[u8]) -> 
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+}
+
+/// The `X-Signature` header of `body` under the test secret.
+fn x_signature(body: &[u8]) -> [(&'static str, String); 1] {
+    [("X-Signature", sign_with(SECRET, body))]
 }
 
 /// Posts to /webhook and returns the status, having checked that a refusal carries the
@@ -142,15 +147,7 @@ async fn standard_webhooks_signatures_are_accepted_when_enabled_and_checked_stri
 
     // X-Signature senders keep working beside it.
     let b = body("x-1");
-    assert_eq!(
-        post(
-            &app,
-            b.clone(),
-            &[("X-Signature", sign_with("testsecret", &b))]
-        )
-        .await,
-        200
-    );
+    assert_eq!(post(&app, b.clone(), &x_signature(&b)).await, 200);
     let verified =
         r#"webhook_signatures_verified_total{scheme="standard-webhooks",secret="current"}"#;
     assert_eq!(metric(&app, verified).await, Some(2.0));
@@ -209,9 +206,8 @@ async fn standard_webhooks_headers_are_not_trusted_unless_enabled() {
 #[actix_web::test]
 async fn optional_replay_protection_checks_a_signed_timestamp_when_one_is_sent() {
     let app = spawn_app_with(&[("X_SIGNATURE_TIMESTAMP", "optional")]).await;
-    let signed_with_time = |b: &[u8], timestamp: &str| {
-        sign_with("testsecret", &[timestamp.as_bytes(), b".", b].concat())
-    };
+    let signed_with_time =
+        |b: &[u8], timestamp: &str| sign_with(SECRET, &[timestamp.as_bytes(), b".", b].concat());
     let fresh = now().to_string();
 
     let b = body("r1");
@@ -239,7 +235,7 @@ async fn optional_replay_protection_checks_a_signed_timestamp_when_one_is_sent()
 
     let b = body("r3");
     let headers = [
-        ("X-Signature", sign_with("testsecret", &b)),
+        ("X-Signature", sign_with(SECRET, &b)),
         ("X-Signature-Timestamp", fresh),
     ];
     assert_eq!(
@@ -250,12 +246,7 @@ async fn optional_replay_protection_checks_a_signed_timestamp_when_one_is_sent()
 
     let b = body("r4");
     assert_eq!(
-        post(
-            &app,
-            b.clone(),
-            &[("X-Signature", sign_with("testsecret", &b))]
-        )
-        .await,
+        post(&app, b.clone(), &x_signature(&b)).await,
         200,
         "old senders"
     );
@@ -265,17 +256,9 @@ async fn optional_replay_protection_checks_a_signed_timestamp_when_one_is_sent()
 async fn required_replay_protection_refuses_a_request_without_a_timestamp() {
     let app = spawn_app_with(&[("X_SIGNATURE_TIMESTAMP", "required")]).await;
     let b = body("q1");
-    assert_eq!(
-        post(
-            &app,
-            b.clone(),
-            &[("X-Signature", sign_with("testsecret", &b))]
-        )
-        .await,
-        401
-    );
+    assert_eq!(post(&app, b.clone(), &x_signature(&b)).await, 401);
     let fresh = now().to_string();
-    let signature = sign_with("testsecret", &[fresh.as_bytes(), b".", &b].concat());
+    let signature = sign_with(SECRET, &[fresh.as_bytes(), b".", &b].concat());
     let headers = [("X-Signature", signature), ("X-Signature-Timestamp", fresh)];
     assert_eq!(post(&app, b, &headers).await, 200);
 }
@@ -317,15 +300,7 @@ async fn with_an_api_token_reads_need_the_bearer_token_and_probes_stay_open() {
     }
     // Ingest keeps its HMAC and needs no token.
     let b = body("t1");
-    assert_eq!(
-        post(
-            &app,
-            b.clone(),
-            &[("X-Signature", sign_with("testsecret", &b))]
-        )
-        .await,
-        200
-    );
+    assert_eq!(post(&app, b.clone(), &x_signature(&b)).await, 200);
 }
 
 #[actix_web::test]
@@ -350,7 +325,7 @@ async fn metrics_can_be_put_behind_the_token_too() {
 async fn a_body_that_stops_arriving_is_answered_408_after_the_client_timeout() {
     let app = spawn_app_with(&[("CLIENT_TIMEOUT_SECS", "1")]).await;
     let b = body("slow");
-    let signature = sign_with("testsecret", &b);
+    let signature = sign_with(SECRET, &b);
     let address = app.address.trim_start_matches("http://").to_owned();
     let started = Instant::now();
     let answer = actix_web::rt::task::spawn_blocking(move || {

@@ -12,7 +12,7 @@
 //! The text index needs nothing: when it is created, it starts empty and the writer indexes
 //! every stored row in the background.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior};
 
 use super::{SCHEMA, from_sqlite};
 use crate::storage::StorageError;
@@ -76,36 +76,35 @@ pub fn apply_schema(conn: &mut Connection) -> Result<(), StorageError> {
 }
 
 fn has_table(conn: &Connection, name: &str) -> Result<bool, StorageError> {
-    conn.query_row(
+    exists(
+        conn,
         "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
         [name],
-        |_| Ok(()),
     )
-    .optional()
-    .map(|found| found.is_some())
-    .map_err(from_sqlite)
 }
 
 fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StorageError> {
-    conn.query_row(
+    exists(
+        conn,
         "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
         [table, column],
-        |_| Ok(()),
     )
-    .optional()
-    .map(|found| found.is_some())
-    .map_err(from_sqlite)
 }
 
 fn index_has_column(conn: &Connection, index: &str, column: &str) -> Result<bool, StorageError> {
-    conn.query_row(
+    exists(
+        conn,
         "SELECT 1 FROM pragma_index_info(?1) WHERE name = ?2",
         [index, column],
-        |_| Ok(()),
     )
-    .optional()
-    .map(|found| found.is_some())
-    .map_err(from_sqlite)
+}
+
+/// Whether `sql` finds a row.
+fn exists(conn: &Connection, sql: &str, params: impl Params) -> Result<bool, StorageError> {
+    conn.query_row(sql, params, |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(from_sqlite)
 }
 
 #[cfg(test)]
