@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use crate::binary::RunningBinary;
 use crate::support::{
-    Load, LoadPlan, Tmpfs, assert_all_acknowledged_stored_once, assert_well_formed_503, body,
-    client, fill, get_json, inspect, post_signed, start, wait_for_not_ready, wait_for_readiness,
+    Load, LoadPlan, Tally, Tmpfs, assert_all_acknowledged_stored_once, assert_well_formed_503,
+    body, client, fill, get_json, inspect, post_signed, start, wait_for_not_ready,
+    wait_for_readiness,
 };
 
 /// Mounts a tmpfs, or says why this test is skipped.
@@ -21,6 +23,42 @@ fn tmpfs_or_skip(size: &str, test: &str) -> Option<Tmpfs> {
             None
         }
     }
+}
+
+/// A load that met a full disk got only 200s and well-formed 503s, every request was answered,
+/// readiness names the full disk, and the process is alive.
+async fn assert_refused_while_full(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    tally: &Tally,
+) {
+    tally.assert_only_200_or_503();
+    assert_eq!(tally.transport_errors, 0, "every request is answered");
+    assert!(
+        tally.count(503) > 0,
+        "the disk filled: {:?}",
+        tally.statuses
+    );
+    wait_for_not_ready(
+        client,
+        service,
+        "database disk is full",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("readiness follows the full disk");
+    let (live, _) = get_json(client, service, "/health/live").await.unwrap();
+    assert_eq!(live, 200, "still alive");
+}
+
+/// SIGTERM, then a clean exit within the default drain.
+fn stop_cleanly(service: &mut RunningBinary) {
+    service.signal("TERM");
+    let status = service.wait_for_exit(Duration::from_secs(25));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean stop: {status:?}"
+    );
 }
 
 #[actix_web::test]
@@ -38,23 +76,7 @@ async fn when_its_own_writes_fill_the_disk_ingest_answers_503_and_recovers_when_
     plan.stop_after_503s = 10;
     let tally = Load::start(service.url("/webhook"), plan).join().await;
 
-    tally.assert_only_200_or_503();
-    assert_eq!(tally.transport_errors, 0, "every request is answered");
-    assert!(
-        tally.count(503) > 0,
-        "the disk filled: {:?}",
-        tally.statuses
-    );
-    wait_for_not_ready(
-        &client,
-        &service,
-        "database disk is full",
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("readiness follows the full disk");
-    let (live, _) = get_json(&client, &service, "/health/live").await.unwrap();
-    assert_eq!(live, 200, "still alive");
+    assert_refused_while_full(&client, &service, &tally).await;
     let (listed, page) = get_json(&client, &service, "/messages?limit=1")
         .await
         .unwrap();
@@ -80,12 +102,7 @@ async fn when_its_own_writes_fill_the_disk_ingest_answers_503_and_recovers_when_
     let stored = inspect(&service.db_path);
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
     assert!(!stored.ids.contains("while-full"));
-    service.signal("TERM");
-    let status = service.wait_for_exit(Duration::from_secs(25));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "clean stop: {status:?}"
-    );
+    stop_cleanly(&mut service);
     eprintln!(
         "disk full (own writes, 1 MiB tmpfs): statuses {:?}, {} rows stored",
         tally.statuses, stored.rows
@@ -113,23 +130,7 @@ async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_i
     plan.stop_after_503s = 5;
     let tally = Load::start(service.url("/webhook"), plan).join().await;
 
-    tally.assert_only_200_or_503();
-    assert_eq!(tally.transport_errors, 0, "every request is answered");
-    assert!(
-        tally.count(503) > 0,
-        "the disk is full: {:?}",
-        tally.statuses
-    );
-    wait_for_not_ready(
-        &client,
-        &service,
-        "database disk is full",
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("readiness follows the full disk");
-    let (live, _) = get_json(&client, &service, "/health/live").await.unwrap();
-    assert_eq!(live, 200, "still alive");
+    assert_refused_while_full(&client, &service, &tally).await;
 
     std::fs::remove_file(&filler).unwrap();
     wait_for_readiness(&client, &service, 200, Duration::from_secs(5))
@@ -144,12 +145,7 @@ async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_i
     acknowledged.extend(["before-full".to_owned(), "after-cleanup".to_owned()]);
     let stored = inspect(&service.db_path);
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
-    service.signal("TERM");
-    let status = service.wait_for_exit(Duration::from_secs(25));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "clean stop: {status:?}"
-    );
+    stop_cleanly(&mut service);
     eprintln!(
         "disk full (filler of {filled} bytes on a 3 MiB tmpfs): statuses {:?}",
         tally.statuses
