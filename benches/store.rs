@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use webhook_processor::domain::NewMessage;
 use webhook_processor::storage::sqlite::SqliteStorage;
-use webhook_processor::storage::{ImportRow, MessageWriter, Storage};
+use webhook_processor::storage::{ImportRow, Load, MessageWriter, Storage};
 
 /// A small deterministic generator, so every run stores the same rows.
 struct Rows {
@@ -105,15 +105,15 @@ fn measure(
     );
 }
 
-/// Runs the store's background upkeep (WAL checkpoints) beside the writer, as the service does.
+/// Runs the store's background work (WAL checkpoints) beside the writer, as the service does.
 fn with_maintenance(storage: &SqliteStorage, work: impl FnOnce()) {
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let mut task = storage.maintenance();
+    let mut task = storage.background();
     std::thread::scope(|scope| {
         scope.spawn(|| {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Some(task) = task.as_mut() {
-                    let _ = task.run_once();
+                    let _ = task.step(Load::Busy);
                     std::thread::sleep(task.interval());
                 }
             }

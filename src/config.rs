@@ -5,13 +5,13 @@
 //! startup with one clear line instead of failing later.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use tracing::level_filters::LevelFilter;
 
 use crate::signing::standard;
+use crate::storage::DatabaseUrl;
 
 /// The service's settings. Field names are the environment variables, upper-cased.
 #[derive(Debug, Deserialize)]
@@ -499,39 +499,6 @@ pub enum TimestampMode {
     Required,
 }
 
-/// Where the database lives, from an SQLAlchemy-style URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    /// `sqlite:///relative/path` or `sqlite:////absolute/path`.
-    Sqlite(PathBuf),
-}
-
-impl DatabaseUrl {
-    pub fn parse(url: &str) -> Result<Self, ConfigError> {
-        let bad = |why: &str| ConfigError(format!("DATABASE_URL {url:?}: {why}"));
-        let Some(path) = url.strip_prefix("sqlite:///") else {
-            return Err(bad(
-                "expected sqlite:///relative/path or sqlite:////absolute/path",
-            ));
-        };
-        if path.is_empty() || path == ":memory:" {
-            return Err(bad(
-                "an in-memory database would lose every message; give a file path",
-            ));
-        }
-        if path.contains('?') {
-            return Err(bad("URL options are not supported"));
-        }
-        Ok(Self::Sqlite(PathBuf::from(path)))
-    }
-}
-
-impl<'de> Deserialize<'de> for DatabaseUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
 /// The least severe log level written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogLevel {
@@ -585,7 +552,7 @@ mod tests {
         let config = config(&[("WEBHOOK_SECRET", "s")]).unwrap();
         assert_eq!(
             config.database_url,
-            DatabaseUrl::Sqlite(PathBuf::from("./data/app.db"))
+            DatabaseUrl::Sqlite(std::path::PathBuf::from("./data/app.db"))
         );
         assert_eq!(config.log_level, LogLevel::Info);
         assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 8000));
@@ -617,31 +584,6 @@ mod tests {
         let debug = format!("{config:?}");
         for secret in ["hunter2", "hunter1", "tok3n"] {
             assert!(!debug.contains(secret), "{secret} leaked");
-        }
-    }
-
-    #[test]
-    fn database_urls_follow_sqlalchemy() {
-        let cases = [
-            ("sqlite:///./data/app.db", "./data/app.db"),
-            ("sqlite:///relative/app.db", "relative/app.db"),
-            ("sqlite:////data/app.db", "/data/app.db"),
-        ];
-        for (url, path) in cases {
-            assert_eq!(
-                DatabaseUrl::parse(url).unwrap(),
-                DatabaseUrl::Sqlite(PathBuf::from(path))
-            );
-        }
-        for bad in [
-            "postgres://localhost/db",
-            "sqlite://",
-            "sqlite:///",
-            "sqlite:///:memory:",
-            "sqlite:///a.db?mode=ro",
-            "app.db",
-        ] {
-            assert!(DatabaseUrl::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -13,14 +13,13 @@ use actix_web::{App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::{self, Actors};
-use crate::config::{Config, DatabaseUrl};
+use crate::config::Config;
 use crate::domain::CursorCodec;
 use crate::http::auth::ReadToken;
 use crate::http::signature::WebhookVerifier;
 use crate::http::{self, request_log};
 use crate::metrics::Metrics;
-use crate::storage::StorageError;
-use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{self, Opening, StorageError};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,10 +44,9 @@ impl Application {
     /// Opens the database, starts the actors and binds the listener. Runs inside an actix
     /// `System`.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let DatabaseUrl::Sqlite(path) = &config.database_url;
-        let storage = SqliteStorage::initialize(path)?;
         let metrics = Metrics::new();
-        let actors = actors::spawn(&storage, &config, &metrics);
+        let storage = storage::open(&config.database_url, Opening::CreateIfMissing, &metrics)?;
+        let actors = actors::spawn(storage.as_ref(), &config, &metrics);
 
         let address = format!("{}:{}", config.host, config.port);
         let listen_error = |source| StartupError::Listen {

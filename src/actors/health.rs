@@ -67,16 +67,13 @@ impl HealthActor {
                     act.metrics
                         .database_size_bytes
                         .set(i64::try_from(report.size_bytes).unwrap_or(i64::MAX));
-                    act.metrics
-                        .text_index_backlog
-                        .set(i64::try_from(report.text_backlog).unwrap_or(i64::MAX));
                     Readiness::Ready
                 }
                 Ok(Err(error)) => {
                     if act.readiness == Readiness::Ready {
                         tracing::error!(error = %error, "database probe failed; not ready");
                     }
-                    Readiness::NotReady(error.kind.to_string())
+                    Readiness::NotReady(error.reason().to_owned())
                 }
                 Err(_) => Readiness::NotReady("the writer has stopped".to_owned()),
             };

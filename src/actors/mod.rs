@@ -3,7 +3,7 @@
 //! - [`store::StoreActor`]: the single writer, on its own thread, behind a bounded queue.
 //! - [`reader::ReaderActor`]: a pool of read-only threads for queries.
 //! - [`health::HealthActor`]: probes the database and caches readiness.
-//! - [`maintenance::MaintenanceActor`]: the store's background upkeep, on its own thread.
+//! - [`maintenance::MaintenanceActor`]: the store's own background work, on its own thread.
 //!
 //! Handlers only see [`StoreHandle`], [`ReaderPool`] and [`HealthHandle`]; which database sits
 //! behind the actors is decided by the [`Storage`] given to [`spawn`].
@@ -64,7 +64,7 @@ pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actor
         ReaderActor::new(reader)
     });
 
-    let maintenance_thread = storage.maintenance().map(|task| {
+    let maintenance_thread = storage.background().map(|task| {
         let thread = Arbiter::new();
         MaintenanceActor::start_in_arbiter(&thread.handle(), |_| MaintenanceActor::new(task));
         thread
@@ -135,7 +135,7 @@ impl StoreHandle {
         });
         let outcome = answer.await.unwrap_or_else(|_| {
             Err(StorageError::new(
-                StorageErrorKind::Failed,
+                StorageErrorKind::Other,
                 "the store stopped before answering",
             ))
         })?;
@@ -191,7 +191,7 @@ impl ReaderPool {
 fn flatten<T>(answer: Result<Result<T, StorageError>, MailboxError>) -> Result<T, StorageError> {
     answer.unwrap_or_else(|e| {
         Err(StorageError::new(
-            StorageErrorKind::Failed,
+            StorageErrorKind::Other,
             format!("reader pool: {e}"),
         ))
     })

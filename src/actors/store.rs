@@ -6,11 +6,11 @@
 //! once. Only after the commit is each sender answered: `Created` rows are on disk. If the commit
 //! fails, every message of the batch gets the error and nothing is stored.
 //!
-//! Between batches the actor also does the writer's other work, each step queued behind the
-//! messages waiting: it keeps the text-search index up to date (large slices back to back while
-//! ingest is quiet, one small slice per tick while it is busy, so search catches up without
-//! taking more than a few percent of the writer's time), lets the store tidy up (WAL
-//! checkpoints), deletes expired messages in small slices, and proves writability for readiness.
+//! Between batches the actor runs the work the store declares for that time
+//! ([`MessageWriter::between_batches`]): while ingest is quiet, steps back to back, each queued
+//! behind whatever messages arrived meanwhile; while it is busy, one short step per interval. It
+//! also deletes expired messages in small slices and proves writability for readiness, both
+//! queued behind the messages waiting.
 
 use std::time::{Duration, Instant};
 
@@ -21,18 +21,10 @@ use crate::config::Retention;
 use crate::domain::NewMessage;
 use crate::domain::timestamp::now_micros;
 use crate::metrics::Metrics;
-use crate::storage::{InsertOutcome, MessageWriter, ProbeReport, StorageError, StorageErrorKind};
+use crate::storage::{
+    InsertOutcome, Load, MessageWriter, ProbeReport, Progress, StorageError, StorageErrorKind,
+};
 
-/// How often the text indexer looks for work.
-const INDEX_TICK: Duration = Duration::from_millis(50);
-/// Rows indexed per step while ingest is quiet (a step then takes some tens of milliseconds).
-const QUIET_INDEX_SLICE: usize = 2_000;
-/// Rows indexed per tick while ingest is busy (a few milliseconds per tick).
-const BUSY_INDEX_SLICE: usize = 200;
-/// How long text indexing rests after a failure (say, a lock held by another process).
-const INDEX_RETRY_PAUSE: Duration = Duration::from_secs(1);
-/// How often the store may tidy up between batches.
-const TIDY_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a failed commit keeps readiness at 503 when probes pass (no traffic can prove the
 /// store healthy while the service is out of rotation, so this must end by itself).
 const FAILURE_STICKS_FOR: Duration = Duration::from_secs(2);
@@ -62,15 +54,10 @@ pub struct ProbeWritable;
 #[rtype(result = "()")]
 struct Expire;
 
-/// Let the store tidy up between batches.
+/// Run one more step of the store's work between batches.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Tidy;
-
-/// Index one more slice of text for search.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct IndexText;
+struct Upkeep;
 
 /// Commit what is pending and stop.
 #[derive(Message)]
@@ -91,10 +78,8 @@ pub struct StoreActor {
     waiting: Vec<Pending>,
     flush_queued: bool,
     last_commit: Instant,
-    /// Rows may be waiting for the text index (cleared when a step finds none).
-    text_backlog: bool,
-    /// No text indexing before this moment (after a failure).
-    index_paused_until: Instant,
+    /// How often the store's work between batches is due, when it declares any.
+    upkeep_interval: Option<Duration>,
     /// The last commit that failed for want of disk space, and when: readiness reports it for
     /// [`FAILURE_STICKS_FOR`] unless a commit succeeds meanwhile, because a probe's tiny write
     /// can still fit where a batch no longer does. (Other causes the probe finds by itself.)
@@ -103,11 +88,12 @@ pub struct StoreActor {
 
 impl StoreActor {
     pub fn new(
-        writer: Box<dyn MessageWriter>,
+        mut writer: Box<dyn MessageWriter>,
         max_batch: usize,
         retention: Option<Retention>,
         metrics: Metrics,
     ) -> Self {
+        let upkeep_interval = writer.between_batches().map(|upkeep| upkeep.interval());
         Self {
             writer,
             max_batch,
@@ -117,8 +103,7 @@ impl StoreActor {
             waiting: Vec::with_capacity(max_batch),
             flush_queued: false,
             last_commit: Instant::now(),
-            text_backlog: true,
-            index_paused_until: Instant::now(),
+            upkeep_interval,
             last_commit_failure: None,
         }
     }
@@ -139,7 +124,6 @@ impl StoreActor {
         match result {
             Ok(outcomes) => {
                 self.last_commit = Instant::now();
-                self.text_backlog = true;
                 self.last_commit_failure = None;
                 for (pending, outcome) in self.waiting.drain(..).zip(outcomes) {
                     let _ = pending.reply.send(Ok(outcome));
@@ -163,14 +147,15 @@ impl Actor for StoreActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(TIDY_INTERVAL, |_, ctx| ctx.notify(Tidy));
-        ctx.run_interval(INDEX_TICK, |act, ctx| {
-            if act.is_quiet() {
-                ctx.notify(IndexText);
-            } else {
-                act.index_text(BUSY_INDEX_SLICE);
-            }
-        });
+        if let Some(interval) = self.upkeep_interval {
+            ctx.run_interval(interval, |act, ctx| {
+                if act.is_quiet() {
+                    ctx.notify(Upkeep);
+                } else {
+                    act.upkeep(Load::Busy);
+                }
+            });
+        }
         if let Some(retention) = self.retention {
             ctx.notify(Expire);
             ctx.run_interval(retention.interval, |_, ctx| ctx.notify(Expire));
@@ -237,48 +222,33 @@ impl Handler<Expire> for StoreActor {
 }
 
 impl StoreActor {
-    /// No batch is pending and none was committed for a tick.
+    /// No batch is pending and none was committed for an upkeep interval.
     fn is_quiet(&self) -> bool {
-        self.batch.is_empty() && self.last_commit.elapsed() >= INDEX_TICK
+        self.batch.is_empty()
+            && self
+                .upkeep_interval
+                .is_some_and(|interval| self.last_commit.elapsed() >= interval)
     }
 
-    /// Indexes up to `limit` rows; returns whether that many were indexed (more may wait).
-    fn index_text(&mut self, limit: usize) -> bool {
-        if !self.text_backlog || Instant::now() < self.index_paused_until {
-            return false;
-        }
-        match self.writer.index_text(limit) {
-            Ok(indexed) => {
-                self.metrics.text_indexed.inc_by(indexed as u64);
-                self.text_backlog = indexed == limit;
-                self.text_backlog
-            }
-            Err(error) => {
-                tracing::debug!(error = %error, "indexing text for search failed; will retry");
-                self.index_paused_until = Instant::now() + INDEX_RETRY_PAUSE;
-                false
-            }
-        }
+    /// One step of the store's work between batches.
+    fn upkeep(&mut self, load: Load) -> Progress {
+        let Some(upkeep) = self.writer.between_batches() else {
+            return Progress::Done;
+        };
+        upkeep.step(load).unwrap_or_else(|error| {
+            tracing::debug!(error = %error, "store upkeep failed; will retry");
+            Progress::Done
+        })
     }
 }
 
-impl Handler<Tidy> for StoreActor {
+impl Handler<Upkeep> for StoreActor {
     type Result = ();
 
-    fn handle(&mut self, _: Tidy, _: &mut Self::Context) {
-        if let Err(error) = self.writer.tidy(self.is_quiet()) {
-            tracing::debug!(error = %error, "tidying the store failed; will retry");
-        }
-    }
-}
-
-impl Handler<IndexText> for StoreActor {
-    type Result = ();
-
-    fn handle(&mut self, _: IndexText, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: Upkeep, ctx: &mut Self::Context) {
         // Queued behind whatever arrived meanwhile; stop as soon as ingest resumes.
-        if self.is_quiet() && self.index_text(QUIET_INDEX_SLICE) {
-            ctx.notify(IndexText);
+        if self.is_quiet() && self.upkeep(Load::Quiet) == Progress::MoreWaiting {
+            ctx.notify(Upkeep);
         }
     }
 }

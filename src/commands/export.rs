@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use super::{database, fail, progress};
 use crate::domain::MessageFilter;
-use crate::storage::Storage;
 
 const SLICE: usize = 5_000;
 

@@ -18,7 +18,7 @@ use std::time::Instant;
 use super::{database, fail, progress};
 use crate::domain::{FieldError, NewMessage};
 use crate::storage::sqlite::legacy::{LegacyMessages, LegacyRow};
-use crate::storage::{ImportAborted, ImportRow, Storage};
+use crate::storage::{ImportAborted, ImportRow};
 
 /// How many invalid records are described before the rest are only counted.
 const SHOWN_PROBLEMS: usize = 50;

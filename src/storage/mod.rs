@@ -1,16 +1,51 @@
 //! The narrow interface between the actors and a database.
 //!
 //! The actors own one [`MessageWriter`] (the only writer) and one [`MessageReader`] per reader
-//! thread, created from a [`Storage`]. Nothing above the actors sees a connection or SQL, so a
-//! second store (PostgreSQL for replicated deployments) slots in by implementing these traits.
+//! thread, created from a [`Storage`] that [`open`] makes from a [`DatabaseUrl`]. Nothing above
+//! the actors sees a connection or SQL, so a second store slots in by implementing these traits
+//! and adding its scheme to `DatabaseUrl` and `open`. A store's own work besides storing and
+//! reading (SQLite's text indexing and WAL upkeep) is declared through [`Upkeep`], so the actors
+//! run it without naming it.
 
+mod database_url;
 pub mod sqlite;
 
-use std::fmt;
+use std::time::Duration;
+
+pub use database_url::{DatabaseUrl, InvalidDatabaseUrl};
 
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage, Position, Stats,
 };
+use crate::metrics::Metrics;
+use sqlite::SqliteStorage;
+
+/// Whether [`open`] may create the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opening {
+    /// Create it (with its folder) when it is missing: the service and `import`.
+    CreateIfMissing,
+    /// It must exist already: `export` never leaves an empty database behind.
+    MustExist,
+}
+
+/// Opens the store `url` names and brings its schema up to date; the store reports its own
+/// measurements to `metrics`. This is the one place a scheme is matched to a store.
+pub fn open(
+    url: &DatabaseUrl,
+    opening: Opening,
+    metrics: &Metrics,
+) -> Result<Box<dyn Storage>, StorageError> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let storage = match opening {
+                Opening::CreateIfMissing => SqliteStorage::initialize(path)?,
+                Opening::MustExist => SqliteStorage::open_existing(path)?,
+            };
+            Ok(Box::new(storage.reporting_to(metrics)))
+        }
+    }
+}
 
 /// What storing one message did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,11 +79,9 @@ pub struct ImportReport {
 pub struct ProbeReport {
     /// Bytes the database takes on disk.
     pub size_bytes: u64,
-    /// Messages not yet in the text-search index.
-    pub text_backlog: u64,
 }
 
-/// The single writer's view of a store.
+/// What every store's single writer does.
 pub trait MessageWriter: Send {
     /// Stores `batch` in one durable transaction and returns one outcome per message, in order.
     /// When this returns `Ok`, every `Created` row is on disk; on `Err`, nothing was stored.
@@ -69,18 +102,15 @@ pub trait MessageWriter: Send {
     /// one short transaction; returns how many went.
     fn delete_before(&mut self, cutoff_us: i64, limit: usize) -> Result<usize, StorageError>;
 
-    /// Brings the text-search index up to date by at most `limit` rows (oldest first); returns
-    /// how many rows it indexed, 0 when it is current. Stores that index synchronously
-    /// return 0.
-    fn index_text(&mut self, limit: usize) -> Result<usize, StorageError>;
-
-    /// Lets the store tidy up between batches; called every half second, with `quiet` true when
-    /// no batch was committed for a while (SQLite: checkpoints the WAL from the writer's side so
-    /// it can start over, when quiet or once the WAL has grown too large).
-    fn tidy(&mut self, quiet: bool) -> Result<(), StorageError>;
-
     /// Proves the store is reachable, has its schema and takes a durable write.
     fn probe(&mut self) -> Result<ProbeReport, StorageError>;
+
+    /// The store's own work between batches, on the writer's connection, if it has any (the
+    /// SQLite store indexes text for search and empties its WAL). The writer's owner runs it
+    /// between batches, never during one.
+    fn between_batches(&mut self) -> Option<&mut dyn Upkeep> {
+        None
+    }
 }
 
 /// A read-only view of a store; each reader thread owns one.
@@ -107,69 +137,107 @@ pub trait Storage: Send + Sync {
     fn writer(&self) -> Box<dyn MessageWriter>;
     fn reader(&self) -> Box<dyn MessageReader>;
 
-    /// Upkeep the store needs beside the writer (SQLite: WAL checkpoints), if any.
-    fn maintenance(&self) -> Option<Box<dyn Maintenance>> {
+    /// The store's own work beside the writer, on a thread and connection of its own, if it
+    /// needs any (the SQLite store copies its WAL into the database file).
+    fn background(&self) -> Option<Box<dyn Upkeep>> {
         None
     }
 }
 
-/// Background upkeep, run on its own thread every [`Maintenance::interval`].
-pub trait Maintenance: Send {
-    fn interval(&self) -> std::time::Duration;
-    fn run_once(&mut self) -> Result<(), StorageError>;
+/// Work a store needs besides storing and reading messages, declared by the store and run by
+/// its owner in bounded steps: between the writer's batches ([`MessageWriter::between_batches`])
+/// or on a thread of its own ([`Storage::background`]).
+pub trait Upkeep: Send {
+    /// How often a step is due.
+    fn interval(&self) -> Duration;
+
+    /// Does one bounded step and says whether more work is waiting right away. `load` says
+    /// whether messages are arriving; work on a thread of its own always hears [`Load::Busy`],
+    /// since it runs beside ingest, never instead of it.
+    fn step(&mut self, load: Load) -> Result<Progress, StorageError>;
 }
 
-/// Broad causes, safe to show in a readiness answer; details stay in the logs.
+/// Whether messages are arriving, as [`Upkeep::step`] hears it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// No batch is pending and none was committed for an interval: a step may take longer.
+    Quiet,
+    /// Batches are being committed: a step must stay short.
+    Busy,
+}
+
+/// What an [`Upkeep`] step left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing more until the next interval.
+    Done,
+    /// More work is waiting: another step may follow at once while ingest stays quiet.
+    MoreWaiting,
+}
+
+/// Broad causes of a failure, for deciding what to do about it; every store maps its own
+/// errors onto these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StorageErrorKind {
-    /// The database file is gone.
-    Missing,
-    /// Another file was put where the database file was.
-    Replaced,
+    /// The database cannot be reached (a server down or refusing connections, a file gone).
+    Unreachable,
+    /// The database refused the service's credentials.
+    AuthenticationFailed,
+    /// The database cannot be written (permissions, a read-only filesystem or server).
+    ReadOnly,
     /// No space left for the database.
     Full,
-    /// The database cannot be written (permissions, read-only filesystem).
-    ReadOnly,
-    /// Another process holds the database lock.
+    /// Another client holds a lock the work needed.
     Locked,
-    /// The file is not a usable database.
-    Corrupt,
-    /// A read ran past its time limit.
+    /// The work ran past its time limit.
     TimedOut,
     /// Anything else.
-    Failed,
+    Other,
 }
 
-/// A store failure: a public [`StorageErrorKind`] and a detail for the logs.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}: {detail}")]
-pub struct StorageError {
-    pub kind: StorageErrorKind,
-    pub detail: String,
-}
-
-impl StorageError {
-    pub fn new(kind: StorageErrorKind, detail: impl Into<String>) -> Self {
-        Self {
-            kind,
-            detail: detail.into(),
+impl StorageErrorKind {
+    /// What a readiness answer says for this kind, unless the store names the cause better.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Unreachable => "database is unreachable",
+            Self::AuthenticationFailed => "database refused the service's credentials",
+            Self::ReadOnly => "database is read-only",
+            Self::Full => "database disk is full",
+            Self::Locked => "database is locked by another process",
+            Self::TimedOut => "database query took too long",
+            Self::Other => "database error",
         }
     }
 }
 
-impl fmt::Display for StorageErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Missing => "database file is missing",
-            Self::Replaced => {
-                "database file was replaced while in use; restart the service to use the new file"
-            }
-            Self::Full => "database disk is full",
-            Self::ReadOnly => "database is read-only",
-            Self::Locked => "database is locked by another process",
-            Self::Corrupt => "database file is not a usable database",
-            Self::TimedOut => "database query took too long",
-            Self::Failed => "database error",
-        })
+/// A store failure: a [`StorageErrorKind`] to act on, a reason safe to show in a readiness
+/// answer (no path, SQL or secret), and a detail for the logs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct StorageError {
+    pub kind: StorageErrorKind,
+    reason: &'static str,
+    pub detail: String,
+}
+
+impl StorageError {
+    /// A failure whose public reason is its kind's.
+    pub fn new(kind: StorageErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            reason: kind.reason(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The same failure, with a reason that names the cause more precisely than its kind.
+    pub fn because(mut self, reason: &'static str) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    /// Why the database cannot be used, in words safe to show anyone.
+    pub fn reason(&self) -> &'static str {
+        self.reason
     }
 }

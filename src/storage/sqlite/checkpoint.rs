@@ -22,7 +22,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
-use crate::storage::{Maintenance, StorageError};
+use crate::storage::{Load, Progress, StorageError, Upkeep};
 
 /// How often the WAL size is looked at.
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -65,14 +65,14 @@ impl Checkpointer {
     }
 }
 
-impl Maintenance for Checkpointer {
+impl Upkeep for Checkpointer {
     fn interval(&self) -> Duration {
         INTERVAL
     }
 
-    fn run_once(&mut self) -> Result<(), StorageError> {
+    fn step(&mut self, _: Load) -> Result<Progress, StorageError> {
         let result = self.checkpoint();
-        self.connection.settle(result)
+        self.connection.settle(result).map(|()| Progress::Done)
     }
 }
 

@@ -12,6 +12,7 @@ mod query_plan;
 mod reader;
 mod text_index;
 mod upgrade;
+mod upkeep;
 mod writer;
 
 use std::os::unix::fs::MetadataExt;
@@ -24,13 +25,20 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 pub use reader::SqliteReader;
 pub use writer::SqliteWriter;
 
-use super::{Maintenance, MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind};
+use super::{MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind, Upkeep};
+use crate::metrics::Metrics;
 
 /// The whole schema, applied at every start; each statement is idempotent.
 const SCHEMA: &str = include_str!("../../../schema.sql");
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// Readiness reasons that name a cause the store-neutral kinds cannot (they are documented).
+const FILE_MISSING: &str = "database file is missing";
+const FILE_REPLACED: &str =
+    "database file was replaced while in use; restart the service to use the new file";
+const NOT_A_DATABASE: &str = "database file is not a usable database";
 
 /// An SQLite database file.
 #[derive(Clone)]
@@ -40,6 +48,8 @@ pub struct SqliteStorage {
     totals: Arc<query_plan::TotalCache>,
     /// The WAL's content as the background checkpoint last saw it.
     wal_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Where the text index reports its progress.
+    metrics: Metrics,
 }
 
 impl SqliteStorage {
@@ -69,7 +79,14 @@ impl SqliteStorage {
             home,
             totals: Arc::default(),
             wal_bytes: Arc::default(),
+            metrics: Metrics::new(),
         })
+    }
+
+    /// The same store, reporting the text index's progress to `metrics`.
+    pub fn reporting_to(mut self, metrics: &Metrics) -> Self {
+        self.metrics = metrics.clone();
+        self
     }
 
     /// Uses an existing database, applying the schema; never creates one.
@@ -84,13 +101,21 @@ impl SqliteStorage {
     }
 }
 
-impl Storage for SqliteStorage {
-    fn writer(&self) -> Box<dyn MessageWriter> {
-        Box::new(SqliteWriter::new(
+impl SqliteStorage {
+    /// The writer, as itself rather than behind [`MessageWriter`] (its upkeep steps are its own).
+    fn sqlite_writer(&self) -> SqliteWriter {
+        SqliteWriter::new(
             self.path.clone(),
             self.home,
             Arc::clone(&self.wal_bytes),
-        ))
+            self.metrics.clone(),
+        )
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn writer(&self) -> Box<dyn MessageWriter> {
+        Box::new(self.sqlite_writer())
     }
 
     fn reader(&self) -> Box<dyn MessageReader> {
@@ -102,7 +127,7 @@ impl Storage for SqliteStorage {
         ))
     }
 
-    fn maintenance(&self) -> Option<Box<dyn Maintenance>> {
+    fn background(&self) -> Option<Box<dyn Upkeep>> {
         Some(Box::new(checkpoint::Checkpointer::new(
             self.path.clone(),
             self.home,
@@ -122,9 +147,10 @@ impl FileIdentity {
     fn of(path: &Path) -> Result<Self, StorageError> {
         let metadata = std::fs::metadata(path).map_err(|e| {
             StorageError::new(
-                StorageErrorKind::Missing,
+                StorageErrorKind::Unreachable,
                 format!("{}: {e}", path.display()),
             )
+            .because(FILE_MISSING)
         })?;
         Ok(Self {
             device: metadata.dev(),
@@ -149,7 +175,7 @@ enum Role {
 ///
 /// The file is the one found at the path when the service started (its "home"). Before every
 /// use the path is checked: if it is gone, or names another file, the connection is not used
-/// (the store answers `Missing` or `Replaced`) and no other file is ever opened in its place; the
+/// (the store answers that the file is missing or was replaced) and no other file is ever opened in its place; the
 /// connection is kept, and work resumes when the home file is back at the path. A failed
 /// connection is reopened, on the home file only.
 struct TrackedConnection {
@@ -181,10 +207,8 @@ impl TrackedConnection {
     /// The connection, once the path is checked to still name the home file.
     fn get(&mut self) -> Result<&mut Connection, StorageError> {
         if let Err(error) = self.check_home() {
-            if matches!(
-                error.kind,
-                StorageErrorKind::Missing | StorageErrorKind::Replaced
-            ) {
+            // Unreachable: the path names no file, or another one.
+            if error.kind == StorageErrorKind::Unreachable {
                 self.lost();
             }
             return Err(error);
@@ -205,12 +229,13 @@ impl TrackedConnection {
         let identity = FileIdentity::of(&self.path)?;
         if identity != self.home {
             return Err(StorageError::new(
-                StorageErrorKind::Replaced,
+                StorageErrorKind::Unreachable,
                 format!(
                     "{} is no longer the file opened at startup",
                     self.path.display()
                 ),
-            ));
+            )
+            .because(FILE_REPLACED));
         }
         if self.role == Role::Writer {
             // Asked of the kernel, not by opening the file: closing any descriptor of the file
@@ -265,10 +290,7 @@ impl TrackedConnection {
     /// disk) keep it: reopening would not help, and would itself wait for the lock.
     fn settle<T>(&mut self, result: Result<T, StorageError>) -> Result<T, StorageError> {
         if let Err(error) = &result
-            && matches!(
-                error.kind,
-                StorageErrorKind::Corrupt | StorageErrorKind::Failed
-            )
+            && error.kind == StorageErrorKind::Other
         {
             self.current = None;
         }
@@ -307,9 +329,12 @@ fn from_sqlite(error: rusqlite::Error) -> StorageError {
             StorageErrorKind::ReadOnly
         }
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageErrorKind::Locked,
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StorageErrorKind::Corrupt,
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            return StorageError::new(StorageErrorKind::Other, error.to_string())
+                .because(NOT_A_DATABASE);
+        }
         Some(ErrorCode::OperationInterrupted) => StorageErrorKind::TimedOut,
-        _ => StorageErrorKind::Failed,
+        _ => StorageErrorKind::Other,
     };
     StorageError::new(kind, error.to_string())
 }
@@ -318,7 +343,7 @@ fn from_sqlite(error: rusqlite::Error) -> StorageError {
 mod tests {
     use super::*;
     use crate::domain::{CursorCodec, MessageQuery, NewMessage};
-    use crate::storage::InsertOutcome;
+    use crate::storage::{InsertOutcome, Load};
 
     fn message(id: &str, from: &str, ts: &str, text: &str) -> NewMessage {
         let body = serde_json::json!({"message_id": id, "from": from, "to": "+14155550100",
@@ -388,13 +413,18 @@ mod tests {
         };
         let written = wal_len(&storage);
         assert!(written > 0);
-        writer.tidy(false).unwrap();
-        assert_eq!(
-            wal_len(&storage),
-            written,
+        let upkeep = writer
+            .between_batches()
+            .expect("the SQLite writer has upkeep");
+        // A busy step indexes the new row's text, which only adds to the WAL.
+        upkeep.step(Load::Busy).unwrap();
+        assert!(
+            wal_len(&storage) >= written,
             "a small WAL waits for a quiet moment"
         );
-        writer.tidy(true).unwrap();
+        // The WAL is tidied at most every half second.
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        upkeep.step(Load::Quiet).unwrap();
         assert_eq!(
             wal_len(&storage),
             0,
@@ -492,12 +522,12 @@ mod tests {
         writer.probe().unwrap();
         std::fs::remove_file(storage.path()).unwrap();
         let error = writer.probe().unwrap_err();
-        assert_eq!(error.kind, StorageErrorKind::Missing);
+        assert_eq!(
+            (error.kind, error.reason()),
+            (StorageErrorKind::Unreachable, FILE_MISSING)
+        );
         let mut reader = storage.reader();
         let query = MessageQuery::from_pairs([], &CursorCodec::new(b"k")).unwrap();
-        assert_eq!(
-            reader.list(&query).unwrap_err().kind,
-            StorageErrorKind::Missing
-        );
+        assert_eq!(reader.list(&query).unwrap_err().reason(), FILE_MISSING);
     }
 }

@@ -527,7 +527,7 @@ mod tests {
     use crate::domain::timestamp::format_micros;
     use crate::domain::{MessageFilter, MessageQuery, NewMessage, TextSearch, Timestamp};
     use crate::storage::sqlite::{SqliteReader, SqliteStorage};
-    use crate::storage::{MessageReader, Storage};
+    use crate::storage::{MessageReader, MessageWriter};
     use std::time::Duration;
 
     const TEXTS: [Option<&str>; 9] = [
@@ -654,7 +654,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
         let all = messages();
-        let mut writer = storage.writer();
+        let mut writer = storage.sqlite_writer();
         writer.insert_batch(&all).unwrap();
         // Half the rows are in the text index; the rest must be found directly.
         assert_eq!(writer.index_text(300).unwrap(), 300);
@@ -715,7 +715,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
         let all = messages();
-        let mut writer = storage.writer();
+        let mut writer = storage.sqlite_writer();
         writer.insert_batch(&all).unwrap();
         let mut indexed = 0;
         loop {
@@ -753,7 +753,7 @@ mod tests {
         let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
         let all = messages();
         let (first, later) = all.split_at(400);
-        let mut writer = storage.writer();
+        let mut writer = storage.sqlite_writer();
         writer.insert_batch(first).unwrap();
         let mut reader = SqliteReader::new(
             storage.path.clone(),
@@ -800,7 +800,7 @@ mod tests {
         let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
         let mut old = messages();
         let new = old.split_off(300);
-        let mut writer = storage.writer();
+        let mut writer = storage.sqlite_writer();
         writer.insert_batch(&old).unwrap();
         while writer.index_text(1000).unwrap() > 0 {}
         // Everything has expired, the newest row too.

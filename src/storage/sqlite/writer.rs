@@ -1,4 +1,5 @@
-//! The single SQLite writer: one connection, one transaction per batch.
+//! The single SQLite writer: one connection, one transaction per batch. Its work between
+//! batches (text indexing, emptying the WAL) is in [`super::upkeep`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,11 +10,14 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use super::aggregates::CountChanges;
 use super::text_index;
+use super::upkeep::UpkeepState;
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite, with_busy_timeout};
 use crate::domain::NewMessage;
 use crate::domain::timestamp::{format_micros, now_micros};
+use crate::metrics::Metrics;
 use crate::storage::{
-    ImportAborted, ImportReport, ImportRow, InsertOutcome, MessageWriter, ProbeReport, StorageError,
+    ImportAborted, ImportReport, ImportRow, InsertOutcome, MessageWriter, ProbeReport,
+    StorageError, Upkeep,
 };
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
@@ -49,13 +53,24 @@ pub struct SqliteWriter {
     connection: TrackedConnection,
     /// The WAL's content as the background checkpoint last saw it.
     wal_bytes: Arc<AtomicU64>,
+    /// Where the text index reports its progress.
+    pub(super) metrics: Metrics,
+    /// Where the work between batches stands.
+    pub(super) upkeep: UpkeepState,
 }
 
 impl SqliteWriter {
-    pub(super) fn new(path: PathBuf, home: FileIdentity, wal_bytes: Arc<AtomicU64>) -> Self {
+    pub(super) fn new(
+        path: PathBuf,
+        home: FileIdentity,
+        wal_bytes: Arc<AtomicU64>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             connection: TrackedConnection::new(path, home, open_writer, Role::Writer),
             wal_bytes,
+            metrics,
+            upkeep: UpkeepState::default(),
         }
     }
 
@@ -78,6 +93,7 @@ impl SqliteWriter {
             tx.commit().map_err(from_sqlite)?;
             // A commit only counts if it went into the file the path still names.
             self.connection.check_home()?;
+            self.upkeep.rows_stored();
         } else {
             // Only duplicates: nothing changed, so nothing needs to reach the disk.
             tx.rollback().map_err(from_sqlite)?;
@@ -231,9 +247,9 @@ impl SqliteWriter {
             conn.execute(TOUCH_HEALTH_PROBE, [format_micros(now_micros())])
                 .map_err(from_sqlite)
         })?;
-        let text_backlog = text_index::backlog(conn)?.unsigned_abs();
+        let text_backlog = text_index::backlog(conn)?;
+        self.metrics.text_index_backlog.set(text_backlog);
         Ok(ProbeReport {
-            text_backlog,
             size_bytes: self.connection.files_size(),
         })
     }
@@ -298,12 +314,26 @@ impl MessageWriter for SqliteWriter {
         self.connection.settle(result)
     }
 
-    fn index_text(&mut self, limit: usize) -> Result<usize, StorageError> {
+    fn probe(&mut self) -> Result<ProbeReport, StorageError> {
+        let result = self.try_probe();
+        self.connection.settle(result)
+    }
+
+    fn between_batches(&mut self) -> Option<&mut dyn Upkeep> {
+        Some(self)
+    }
+}
+
+impl SqliteWriter {
+    /// Brings the text-search index up to date by at most `limit` rows (oldest first); returns
+    /// how many rows it indexed, 0 when it is current.
+    pub(super) fn index_text(&mut self, limit: usize) -> Result<usize, StorageError> {
         let result = self.try_index_text(limit);
         self.connection.settle(result)
     }
 
-    fn tidy(&mut self, quiet: bool) -> Result<(), StorageError> {
+    /// Lets the WAL start over between batches: `quiet` when no batch was committed for a while.
+    pub(super) fn tidy(&mut self, quiet: bool) -> Result<(), StorageError> {
         // The background checkpoint has copied most frames; with no transaction of ours open,
         // this copies the rest, and the next transaction starts the WAL over. Under load that
         // copy holds up batches, so it waits for a quiet moment unless the WAL grows too large.
@@ -318,11 +348,6 @@ impl MessageWriter for SqliteWriter {
         } else {
             return Ok(());
         };
-        self.connection.settle(result)
-    }
-
-    fn probe(&mut self) -> Result<ProbeReport, StorageError> {
-        let result = self.try_probe();
         self.connection.settle(result)
     }
 }
