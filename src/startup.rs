@@ -14,11 +14,11 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::{self, Actors};
 use crate::config::Config;
-use crate::domain::CursorCodec;
 use crate::http::auth::ReadToken;
 use crate::http::signature::WebhookVerifier;
 use crate::http::{self, request_log};
 use crate::metrics::Metrics;
+use crate::signing::cursor::CursorCodec;
 use crate::storage::{self, Opening, StorageError};
 
 /// Why the application could not start.

@@ -324,8 +324,8 @@ proptest! {
 }
 
 /// The cursor codec the query parser opens `cursor` parameters with.
-fn cursors() -> webhook_processor::domain::CursorCodec {
-    webhook_processor::domain::CursorCodec::new(b"property-tests")
+fn cursors() -> webhook_processor::signing::cursor::CursorCodec {
+    webhook_processor::signing::cursor::CursorCodec::new(b"property-tests")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,17 +1,17 @@
 //! The service's vocabulary, free of HTTP and SQL: what a message is, what a query asks for,
 //! and how bad input is described.
 
-pub mod cursor;
 pub mod message;
 pub mod msisdn;
+pub mod position;
 pub mod query;
 pub mod search;
 pub mod timestamp;
 pub mod validation;
 pub mod views;
 
-pub use cursor::{CursorCodec, Position};
 pub use message::NewMessage;
+pub use position::{InvalidCursor, Position};
 pub use query::{MessageFilter, MessageQuery};
 pub use search::TextSearch;
 pub use timestamp::Timestamp;

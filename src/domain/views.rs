@@ -3,7 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::cursor::Position;
+use super::position::Position;
 
 /// A message as `POST /webhook` takes it and reads return it. Reads return `ts` exactly as it
 /// was sent, and `text` always (`null` when the sender sent none).

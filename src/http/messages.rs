@@ -10,8 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::ReadAccess;
 use crate::actors::ReaderPool;
 use crate::domain::validation::{FieldError, Location};
-use crate::domain::{CursorCodec, MessageFilter, MessageQuery, MessageSlice, Stats, StoredMessage};
+use crate::domain::{MessageFilter, MessageQuery, MessageSlice, Stats, StoredMessage};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
+use crate::signing::cursor::CursorCodec;
 
 /// One page of `/messages`.
 #[derive(Serialize, ToSchema)]
@@ -108,7 +109,7 @@ pub async fn list(
     let pairs = query_pairs(&req)?;
     let query = MessageQuery::from_pairs(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &cursors,
+        cursors.get_ref(),
     )?;
     let (limit, offset, filter) = (query.limit, query.offset, query.filter.clone());
     let page = readers.list(query).await?;

@@ -5,10 +5,13 @@
 //! - Standard Webhooks ([`standard`]): base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`, keyed
 //!   with the base64-decoded `whsec_` secret.
 //!
+//! Pagination cursors ([`cursor`]) are sealed with a key derived from `WEBHOOK_SECRET`.
+//!
 //! A [`KeyRing`] holds the current secret and, during a rotation, the previous one; a signature
 //! made with either is accepted, and the caller learns which one matched. Every comparison is
 //! constant-time and refuses a tag of the wrong length.
 
+pub mod cursor;
 pub mod standard;
 
 use hmac::{Hmac, KeyInit, Mac};

@@ -342,7 +342,8 @@ fn from_sqlite(error: rusqlite::Error) -> StorageError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CursorCodec, MessageQuery, NewMessage};
+    use crate::domain::{MessageQuery, NewMessage};
+    use crate::signing::cursor::CursorCodec;
     use crate::storage::{InsertOutcome, Load};
 
     fn message(id: &str, from: &str, ts: &str, text: &str) -> NewMessage {

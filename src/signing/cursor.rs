@@ -8,25 +8,13 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 
-use super::Timestamp;
-use super::query::MessageFilter;
-use crate::signing::KeyRing;
+use super::KeyRing;
+use crate::domain::query::OpenCursor;
+use crate::domain::{InvalidCursor, MessageFilter, Position, Timestamp};
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 32;
 const HEADER_LEN: usize = 1 + 8;
-
-/// The sort key of a row: where a page ends and the next begins.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Position {
-    pub ts_us: i64,
-    pub message_id: String,
-}
-
-/// Why a cursor was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("cursor is malformed, was altered, or belongs to other filters")]
-pub struct InvalidCursor;
 
 /// Seals positions into cursors and opens them again.
 #[derive(Clone)]
@@ -43,6 +31,7 @@ impl CursorCodec {
         }
     }
 
+    /// A cursor for the rows after `position` in the listing `filter` selects.
     pub fn seal(&self, position: &Position, filter: &MessageFilter) -> String {
         let mut token = Vec::with_capacity(HEADER_LEN + position.message_id.len() + TAG_LEN);
         token.push(VERSION);
@@ -53,6 +42,7 @@ impl CursorCodec {
         BASE64URL.encode(token)
     }
 
+    /// The position `cursor` was sealed from, if it was sealed with this key for `filter`.
     pub fn open(&self, cursor: &str, filter: &MessageFilter) -> Result<Position, InvalidCursor> {
         let token = BASE64URL.decode(cursor).map_err(|_| InvalidCursor)?;
         if token.len() < HEADER_LEN + TAG_LEN || token[0] != VERSION {
@@ -66,6 +56,12 @@ impl CursorCodec {
         let message_id =
             String::from_utf8(signed[HEADER_LEN..].to_vec()).map_err(|_| InvalidCursor)?;
         Ok(Position { ts_us, message_id })
+    }
+}
+
+impl OpenCursor for CursorCodec {
+    fn open(&self, cursor: &str, filter: &MessageFilter) -> Result<Position, InvalidCursor> {
+        CursorCodec::open(self, cursor, filter)
     }
 }
 
@@ -92,7 +88,6 @@ fn fingerprint(filter: &MessageFilter) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Timestamp;
 
     fn position() -> Position {
         Position {
