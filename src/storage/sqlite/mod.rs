@@ -7,6 +7,7 @@
 
 mod aggregates;
 mod checkpoint;
+mod clause;
 pub mod legacy;
 mod query_plan;
 mod reader;

@@ -1,8 +1,6 @@
 //! How `/messages` pages and totals are read, fast at ten million rows.
 //!
-//! - Every listing is `ORDER BY ts_us, message_id`, read off the index of its most selective
-//!   filter (`from`, else `to`, else time), named explicitly so the plan never depends on
-//!   statistics.
+//! - Every listing is `ORDER BY ts_us, message_id`, read off the index its [`Clause`] names.
 //! - A deep `offset` over time alone (no `from`/`to`/`q`) jumps to the right hour using
 //!   `hour_counts`, then steps over at most one hour of rows.
 //! - `q` is first tried by walking the listing index and checking each row, under a small time
@@ -21,6 +19,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::aggregates::{HOUR_US, hour_of};
+use super::clause::Clause;
 use super::{from_sqlite, text_index};
 use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch, Timestamp};
 use crate::storage::{StorageError, StorageErrorKind};
@@ -75,120 +74,6 @@ impl TotalCache {
     }
 }
 
-/// A `WHERE` clause under construction, and the index the listing should be read from.
-struct Clause {
-    index: &'static str,
-    conditions: Vec<String>,
-    args: Vec<Value>,
-}
-
-impl Clause {
-    /// The filters other than `q`, and the keyset position.
-    fn new(filter: &MessageFilter, after: Option<&Position>) -> Self {
-        Self::with_columns(filter, after, "")
-    }
-
-    /// Only the rows the text index says may contain `needle` (already folded), or that it has
-    /// not seen yet, and that contain it, with the other filters checked on each of them. The
-    /// filter columns are written `+column`, which keeps SQLite from reading them off an index:
-    /// the candidate rowids, few for a rare word, are what drives the query.
-    fn candidates(
-        filter: &MessageFilter,
-        after: Option<&Position>,
-        expression: String,
-        indexed_through: i64,
-        needle: &str,
-    ) -> Self {
-        let mut clause = Self::with_columns(filter, after, "+");
-        clause.push_all(
-            "rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? \
-             UNION ALL SELECT rowid FROM messages WHERE rowid > ?)",
-            [Value::Text(expression), Value::Integer(indexed_through)],
-        );
-        clause.text_contains(needle);
-        clause
-    }
-
-    /// The filters, each column name prefixed with `prefix`.
-    fn with_columns(filter: &MessageFilter, after: Option<&Position>, prefix: &str) -> Self {
-        let mut clause = Self {
-            index: match (&filter.from, &filter.to) {
-                (Some(_), _) => "messages_by_from",
-                (None, Some(_)) => "messages_by_to",
-                (None, None) => "messages_by_ts",
-            },
-            conditions: Vec::new(),
-            args: Vec::new(),
-        };
-        if let Some(from) = &filter.from {
-            clause.push(
-                &format!("{prefix}from_msisdn = ?"),
-                Value::Text(from.clone()),
-            );
-        }
-        if let Some(to) = &filter.to {
-            clause.push(&format!("{prefix}to_msisdn = ?"), Value::Text(to.clone()));
-        }
-        if let Some(since) = &filter.since {
-            clause.push(
-                &format!("{prefix}ts_us >= ?"),
-                Value::Integer(since.micros()),
-            );
-        }
-        if let Some(until) = &filter.until {
-            clause.push(
-                &format!("{prefix}ts_us < ?"),
-                Value::Integer(until.micros()),
-            );
-        }
-        if let Some(after) = after {
-            clause.push_all(
-                &format!("({prefix}ts_us, {prefix}message_id) > (?, ?)"),
-                [
-                    Value::Integer(after.ts_us),
-                    Value::Text(after.message_id.clone()),
-                ],
-            );
-        }
-        clause
-    }
-
-    fn push(&mut self, condition: &str, arg: Value) {
-        self.push_all(condition, [arg]);
-    }
-
-    fn push_all(&mut self, condition: &str, args: impl IntoIterator<Item = Value>) {
-        self.conditions.push(condition.to_owned());
-        self.args.extend(args);
-    }
-
-    /// Only rows whose text contains `needle` (already folded).
-    fn text_contains(&mut self, needle: &str) {
-        self.push("text_contains(text, ?)", Value::Text(needle.to_owned()));
-    }
-
-    fn where_sql(&self) -> String {
-        if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.conditions.join(" AND "))
-        }
-    }
-
-    /// `FROM messages` read off the filter's index, or left to the planner (for candidates).
-    fn source_sql(&self, use_index: bool) -> String {
-        if use_index {
-            format!(
-                "FROM messages INDEXED BY {}{}",
-                self.index,
-                self.where_sql()
-            )
-        } else {
-            format!("FROM messages{}", self.where_sql())
-        }
-    }
-}
-
 /// How a page was found; for a search, it tells how its total is best counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Found {
@@ -216,8 +101,7 @@ pub fn select(
     };
     let needle = TextSearch::new(q).needle().to_owned();
     let expression = text_index::match_expression(&needle);
-    let mut walk = Clause::new(filter, after);
-    walk.text_contains(&needle);
+    let walk = Clause::containing(filter, after, &needle);
     if expression.is_none() {
         return walked(read_page(conn, &walk, true, limit, offset)?);
     }
@@ -308,11 +192,7 @@ fn count_search(
         && known.deletions == deletions
         && known.through_rowid <= newest
     {
-        // Read by rowid (the `+` columns keep SQLite off the filter indexes): only the rows
-        // stored since are looked at.
-        let mut since = Clause::with_columns(filter, None, "+");
-        since.push("rowid > ?", Value::Integer(known.through_rowid));
-        since.text_contains(&needle);
+        let since = Clause::stored_after(filter, known.through_rowid, &needle);
         let added = count_rows(conn, &since, false)?;
         let total = known.total + added;
         cache.put(
@@ -329,8 +209,7 @@ fn count_search(
     // A rare word (its page came through the index) is counted there whatever it takes (a cold
     // cache can make that slow, but walking would be slower still); otherwise the index is tried
     // within the budget, else every row of the filter is walked (and the result remembered).
-    let mut walk = Clause::new(filter, None);
-    walk.text_contains(&needle);
+    let walk = Clause::containing(filter, None, &needle);
     let total = match text_index::match_expression(&needle) {
         None => count_rows(conn, &walk, true)?,
         Some(expression) => {
@@ -365,7 +244,7 @@ fn count_rows(conn: &Connection, clause: &Clause, use_index: bool) -> Result<u64
     let sql = format!("SELECT COUNT(*) {}", clause.source_sql(use_index));
     conn.prepare_cached(&sql)
         .and_then(|mut statement| {
-            statement.query_row(params_from_iter(&clause.args), |row| row.get::<_, i64>(0))
+            statement.query_row(params_from_iter(clause.args()), |row| row.get::<_, i64>(0))
         })
         .map(i64::unsigned_abs)
         .map_err(from_sqlite)
@@ -384,7 +263,7 @@ fn read_page(
         clause.source_sql(use_index)
     );
     // One row more than asked for tells whether more follow.
-    let mut args = clause.args.clone();
+    let mut args = clause.args().to_vec();
     args.push(Value::Integer(
         i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
     ));
