@@ -8,6 +8,7 @@
 mod aggregates;
 mod checkpoint;
 mod clause;
+mod hours;
 pub mod legacy;
 mod query_plan;
 mod reader;

@@ -1,8 +1,7 @@
 //! How `/messages` pages and totals are read, fast at ten million rows.
 //!
 //! - Every listing is `ORDER BY ts_us, message_id`, read off the index its [`Clause`] names.
-//! - A deep `offset` over time alone (no `from`/`to`/`q`) jumps to the right hour using
-//!   `hour_counts`, then steps over at most one hour of rows.
+//! - A deep `offset` over time alone (no `from`/`to`/`q`) jumps to the right hour ([`hours`]).
 //! - `q` is first tried by walking the listing index and checking each row, under a small time
 //!   budget: that is fastest for common words, whose matches come quickly. When the budget runs
 //!   out, the rows holding every trigram of `q` are taken from the text index (plus the rows not
@@ -16,12 +15,11 @@
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
-use super::aggregates::{HOUR_US, hour_of};
 use super::clause::Clause;
-use super::{from_sqlite, text_index};
-use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch, Timestamp};
+use super::{from_sqlite, hours, text_index};
+use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch};
 use crate::storage::{StorageError, StorageErrorKind};
 
 /// The thresholds that choose between plans.
@@ -95,8 +93,13 @@ pub fn select(
 ) -> Result<(MessageSlice, Found), StorageError> {
     let walked = |page| Ok((page, Found::Walking));
     let Some(q) = &filter.q else {
-        let (narrowed, offset) = skip_hours(conn, filter, after, offset, tuning)?;
-        let clause = Clause::new(narrowed.as_ref().unwrap_or(filter), after);
+        let over_time_alone = filter.from.is_none() && filter.to.is_none() && after.is_none();
+        let (narrowed, offset) = if offset >= tuning.deep_offset && over_time_alone {
+            hours::skip(conn, filter, offset)?
+        } else {
+            (filter.clone(), offset)
+        };
+        let clause = Clause::new(&narrowed, after);
         return walked(read_page(conn, &clause, true, limit, offset)?);
     };
     let needle = TextSearch::new(q).needle().to_owned();
@@ -158,7 +161,7 @@ pub fn count(
             "SELECT message_count FROM recipient_stats WHERE to_msisdn = ?1",
             to,
         ),
-        (None, None, true, None) => count_time_range(
+        (None, None, true, None) => hours::count(
             conn,
             since.as_ref().map(|t| t.micros()),
             until.as_ref().map(|t| t.micros()),
@@ -316,88 +319,6 @@ fn within<T>(
         Err(error) if error.kind == StorageErrorKind::TimedOut => Ok(None),
         Err(error) => Err(error),
     }
-}
-
-/// For a deep `offset` over time alone: the filter narrowed to start at the hour holding the row
-/// at that offset, and the offset left within it. Otherwise no narrowing and `offset` as is.
-fn skip_hours(
-    conn: &Connection,
-    filter: &MessageFilter,
-    after: Option<&Position>,
-    offset: u64,
-    tuning: Tuning,
-) -> Result<(Option<MessageFilter>, u64), StorageError> {
-    let over_time_alone = filter.from.is_none() && filter.to.is_none() && after.is_none();
-    if offset < tuning.deep_offset || !over_time_alone {
-        return Ok((None, offset));
-    }
-    let lo = filter.since.as_ref().map(|t| t.micros());
-    let hi = filter.until.as_ref().map(|t| t.micros());
-    let starting_at = |micros: i64| MessageFilter {
-        since: Some(Timestamp::from_stored(String::new(), micros)),
-        ..filter.clone()
-    };
-    let mut left = offset;
-    for (hour, rows) in hours(conn, lo, hi)? {
-        if left < rows {
-            // The page starts in this hour: read from its start (or `since`), skipping `left`.
-            let start = lo.map_or(hour * HOUR_US, |lo| lo.max(hour * HOUR_US));
-            return Ok((Some(starting_at(start)), left));
-        }
-        left -= rows;
-    }
-    // Past the end: an empty page.
-    Ok((Some(starting_at(i64::MAX)), 0))
-}
-
-/// The rows in `[lo, hi)` (either end open when `None`) per hour, in order: whole hours from
-/// `hour_counts`, the partial first and last hours counted.
-fn hours(
-    conn: &Connection,
-    lo: Option<i64>,
-    hi: Option<i64>,
-) -> Result<Vec<(i64, u64)>, StorageError> {
-    let first = lo.map(hour_of);
-    let last = hi.map(|hi| hour_of(hi - 1));
-    let mut statement = conn
-        .prepare_cached(
-            "SELECT hour, message_count FROM hour_counts \
-             WHERE hour >= coalesce(?1, hour) AND hour <= coalesce(?2, hour) ORDER BY hour",
-        )
-        .map_err(from_sqlite)?;
-    let whole: Vec<(i64, i64)> = statement
-        .query_map(params![first, last], |row| Ok((row.get(0)?, row.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(from_sqlite)?;
-    whole
-        .into_iter()
-        .map(|(hour, rows)| {
-            let partial = Some(hour) == first && lo != Some(hour * HOUR_US)
-                || Some(hour) == last && hi != Some((hour + 1) * HOUR_US);
-            if !partial {
-                return Ok((hour, rows.unsigned_abs()));
-            }
-            let from = lo.map_or(hour * HOUR_US, |lo| lo.max(hour * HOUR_US));
-            let to = hi.map_or((hour + 1) * HOUR_US, |hi| hi.min((hour + 1) * HOUR_US));
-            let counted: i64 = conn
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM messages INDEXED BY messages_by_ts \
-                     WHERE ts_us >= ?1 AND ts_us < ?2",
-                )
-                .and_then(|mut s| s.query_row(params![from, to], |row| row.get(0)))
-                .map_err(from_sqlite)?;
-            Ok((hour, counted.unsigned_abs()))
-        })
-        .collect()
-}
-
-/// Rows in `[lo, hi)`, from the hourly counts.
-fn count_time_range(
-    conn: &Connection,
-    lo: Option<i64>,
-    hi: Option<i64>,
-) -> Result<u64, StorageError> {
-    Ok(hours(conn, lo, hi)?.into_iter().map(|(_, rows)| rows).sum())
 }
 
 #[cfg(test)]
