@@ -13,6 +13,7 @@ pub mod legacy;
 mod query_plan;
 mod reader;
 mod text_index;
+mod total_cache;
 mod upgrade;
 mod writer;
 
@@ -39,7 +40,7 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 pub struct SqliteStorage {
     path: PathBuf,
     home: FileIdentity,
-    totals: Arc<query_plan::TotalCache>,
+    totals: Arc<total_cache::TotalCache>,
     /// The WAL's content as the background checkpoint last saw it.
     wal_bytes: Arc<std::sync::atomic::AtomicU64>,
 }

@@ -18,6 +18,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::clause::Clause;
+use super::total_cache::{RememberedTotal, TotalCache};
 use super::{from_sqlite, hours, text_index};
 use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch};
 use crate::storage::{StorageError, StorageErrorKind};
@@ -36,38 +37,6 @@ impl Default for Tuning {
         Self {
             deep_offset: 10_000,
             walk_budget: Duration::from_millis(15),
-        }
-    }
-}
-
-/// Counts of searches, remembered with the newest rowid they covered and the deletion counter
-/// they were made under, shared by every reader of a store.
-#[derive(Default)]
-pub struct TotalCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, RememberedTotal>>,
-}
-
-#[derive(Clone, Copy)]
-struct RememberedTotal {
-    total: u64,
-    through_rowid: i64,
-    deletions: i64,
-}
-
-/// Searches whose counts are remembered at most; beyond that the memory is cleared.
-const REMEMBERED_TOTALS: usize = 256;
-
-impl TotalCache {
-    fn get(&self, key: &str) -> Option<RememberedTotal> {
-        self.entries.lock().ok()?.get(key).copied()
-    }
-
-    fn put(&self, key: String, total: RememberedTotal) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= REMEMBERED_TOTALS {
-                entries.clear();
-            }
-            entries.insert(key, total);
         }
     }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::query_plan::{self, TotalCache, Tuning};
+use super::query_plan::{self, Tuning};
+use super::total_cache::TotalCache;
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
