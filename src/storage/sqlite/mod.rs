@@ -14,6 +14,7 @@ mod query_plan;
 mod reader;
 mod text_index;
 mod total_cache;
+mod totals;
 mod upgrade;
 mod writer;
 

@@ -7,18 +7,14 @@
 //!   out, the rows holding every trigram of `q` are taken from the text index (plus the rows not
 //!   indexed yet) and each is checked exactly: fastest for rare words. Both give exactly the
 //!   rows `TextSearch` matches.
-//! - `total` comes from the aggregates when the filters are just `from`, just `to`, or just a
-//!   time range (plus at most two partial hours), and is counted otherwise. A search's count is
-//!   remembered ([`TotalCache`]): asked again, only the rows stored since are counted, as long
-//!   as no rows were deleted meanwhile.
+//! - How a page was found tells how its `total` is best counted (`totals`).
 
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, params_from_iter};
 
 use super::clause::Clause;
-use super::total_cache::{RememberedTotal, TotalCache};
 use super::{from_sqlite, hours, text_index};
 use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch};
 use crate::storage::{StorageError, StorageErrorKind};
@@ -91,137 +87,6 @@ pub fn select(
     ))
 }
 
-/// How many rows match `filter`; `found` is how its page was found.
-pub fn count(
-    conn: &mut Connection,
-    filter: &MessageFilter,
-    found: Found,
-    tuning: Tuning,
-    cache: &TotalCache,
-) -> Result<u64, StorageError> {
-    let MessageFilter {
-        from,
-        to,
-        since,
-        until,
-        q,
-    } = filter;
-    let aggregate = |sql: &str, key: &str| -> Result<u64, StorageError> {
-        let count: Option<i64> = conn
-            .query_row(sql, [key], |row| row.get(0))
-            .optional()
-            .map_err(from_sqlite)?;
-        Ok(count.unwrap_or(0).unsigned_abs())
-    };
-    match (from, to, since.is_some() || until.is_some(), q) {
-        (None, None, false, None) => conn
-            .query_row(
-                "SELECT message_count FROM message_totals WHERE id = 1",
-                [],
-                |row| row.get::<_, i64>(0),
-            )
-            .map(i64::unsigned_abs)
-            .map_err(from_sqlite),
-        (Some(from), None, false, None) => aggregate(
-            "SELECT message_count FROM sender_stats WHERE from_msisdn = ?1",
-            from,
-        ),
-        (None, Some(to), false, None) => aggregate(
-            "SELECT message_count FROM recipient_stats WHERE to_msisdn = ?1",
-            to,
-        ),
-        (None, None, true, None) => hours::count(
-            conn,
-            since.as_ref().map(|t| t.micros()),
-            until.as_ref().map(|t| t.micros()),
-        ),
-        (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
-        (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, cache),
-    }
-}
-
-/// How many rows match a filter with `q`: remembered counts plus the rows stored since, or a
-/// fresh count (by walking, else through the text index).
-fn count_search(
-    conn: &mut Connection,
-    filter: &MessageFilter,
-    q: &str,
-    found: Found,
-    tuning: Tuning,
-    cache: &TotalCache,
-) -> Result<u64, StorageError> {
-    let needle = TextSearch::new(q).needle().to_owned();
-    let key = format!("{filter:?}");
-    let (newest, deletions): (Option<i64>, i64) = conn
-        .query_row(
-            "SELECT (SELECT max(rowid) FROM messages), deletions FROM message_totals WHERE id = 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .map_err(from_sqlite)?;
-    let newest = newest.unwrap_or(0);
-    if let Some(known) = cache.get(&key)
-        && known.deletions == deletions
-        && known.through_rowid <= newest
-    {
-        let since = Clause::stored_after(filter, known.through_rowid, &needle);
-        let added = count_rows(conn, &since, false)?;
-        let total = known.total + added;
-        cache.put(
-            key,
-            RememberedTotal {
-                total,
-                through_rowid: newest,
-                deletions,
-            },
-        );
-        return Ok(total);
-    }
-    // Counting through the text index is fast unless the word is common, and then nothing is.
-    // A rare word (its page came through the index) is counted there whatever it takes (a cold
-    // cache can make that slow, but walking would be slower still); otherwise the index is tried
-    // within the budget, else every row of the filter is walked (and the result remembered).
-    let walk = Clause::containing(filter, None, &needle);
-    let total = match text_index::match_expression(&needle) {
-        None => count_rows(conn, &walk, true)?,
-        Some(expression) => {
-            let indexed_through = text_index::indexed_through(conn)?;
-            let candidates = Clause::candidates(filter, None, expression, indexed_through, &needle);
-            let budget = match found {
-                Found::ThroughTextIndex => None,
-                Found::Walking => Some(tuning.walk_budget),
-            };
-            let counted = match budget {
-                None => Some(count_rows(conn, &candidates, false)?),
-                Some(budget) => within(conn, budget, |conn| count_rows(conn, &candidates, false))?,
-            };
-            match counted {
-                Some(total) => total,
-                None => count_rows(conn, &walk, false)?,
-            }
-        }
-    };
-    cache.put(
-        key,
-        RememberedTotal {
-            total,
-            through_rowid: newest,
-            deletions,
-        },
-    );
-    Ok(total)
-}
-
-fn count_rows(conn: &Connection, clause: &Clause, use_index: bool) -> Result<u64, StorageError> {
-    let sql = format!("SELECT COUNT(*) {}", clause.source_sql(use_index));
-    conn.prepare_cached(&sql)
-        .and_then(|mut statement| {
-            statement.query_row(params_from_iter(clause.args()), |row| row.get::<_, i64>(0))
-        })
-        .map(i64::unsigned_abs)
-        .map_err(from_sqlite)
-}
-
 fn read_page(
     conn: &Connection,
     clause: &Clause,
@@ -272,7 +137,7 @@ fn read_page(
 }
 
 /// Runs `read` with a time budget: `None` when it ran out (the read was interrupted).
-fn within<T>(
+pub fn within<T>(
     conn: &mut Connection,
     budget: Duration,
     read: impl FnOnce(&Connection) -> Result<T, StorageError>,

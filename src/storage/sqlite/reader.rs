@@ -11,6 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::query_plan::{self, Tuning};
 use super::total_cache::TotalCache;
+use super::totals;
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
@@ -53,7 +54,7 @@ impl SqliteReader {
                 query.offset,
                 tuning,
             )?;
-            let total = query_plan::count(conn, &query.filter, found, tuning, &totals)?;
+            let total = totals::count(conn, &query.filter, found, tuning, &totals)?;
             Ok((total, slice))
         })?;
         Ok(MessagePage {
