@@ -10,7 +10,7 @@ mod checkpoint;
 mod clause;
 mod hours;
 pub mod legacy;
-mod query_plan;
+mod listing;
 mod reader;
 mod text_index;
 mod total_cache;
@@ -101,7 +101,7 @@ impl Storage for SqliteStorage {
         Box::new(SqliteReader::new(
             self.path.clone(),
             self.home,
-            query_plan::Tuning::default(),
+            listing::Tuning::default(),
             Arc::clone(&self.totals),
         ))
     }

@@ -10,7 +10,7 @@
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::clause::Clause;
-use super::query_plan::{Found, Tuning, within};
+use super::listing::{Found, Tuning, within};
 use super::total_cache::{RememberedTotal, TotalCache};
 use super::{from_sqlite, hours, text_index};
 use crate::domain::{MessageFilter, TextSearch};

@@ -1,4 +1,4 @@
-//! How `/messages` pages and totals are read, fast at ten million rows.
+//! How a page of `/messages` is chosen and read, fast at ten million rows.
 //!
 //! - Every listing is `ORDER BY ts_us, message_id`, read off the index its [`Clause`] names.
 //! - A deep `offset` over time alone (no `from`/`to`/`q`) jumps to the right hour ([`hours`]).
@@ -7,7 +7,7 @@
 //!   out, the rows holding every trigram of `q` are taken from the text index (plus the rows not
 //!   indexed yet) and each is checked exactly: fastest for rare words. Both give exactly the
 //!   rows `TextSearch` matches.
-//! - How a page was found tells how its `total` is best counted (`totals`).
+//! - How a page was found ([`Found`]) tells how its `total` is best counted (`totals`).
 
 use std::time::{Duration, Instant};
 
