@@ -157,94 +157,13 @@ pub fn within<T>(
 
 #[cfg(test)]
 mod tests {
-    use super::Tuning;
-    use crate::domain::timestamp::format_micros;
-    use crate::domain::{MessageFilter, MessageQuery, NewMessage, TextSearch, Timestamp};
-    use crate::storage::sqlite::{SqliteReader, SqliteStorage};
-    use crate::storage::{MessageReader, Storage};
+    use std::sync::Arc;
     use std::time::Duration;
 
-    const TEXTS: [Option<&str>; 9] = [
-        Some("order shipped today"),
-        Some("ORDER #5 is 50% off"),
-        Some("meeting at the Zebracorn café"),
-        Some("Grüße aus KÖLN"),
-        Some("köln again, order placed"),
-        Some("zz top"),
-        None,
-        Some("file_name_v2 attached"),
-        Some("plain words only"),
-    ];
-
-    /// 600 messages over about 30 hours: 5 senders, 3 recipients, texts from `TEXTS`.
-    fn messages() -> Vec<NewMessage> {
-        (0..600_i64)
-            .map(|i| {
-                // Spread over hours, out of order, with ties on the same instant.
-                let micros =
-                    1_736_900_000_000_000 + (i * 7919 % 600) * 180_000_000 + (i % 3) * 250_000;
-                let body = serde_json::json!({
-                    "message_id": format!("m{i:04}"),
-                    "from": format!("+1{}", i % 5),
-                    "to": format!("+4{}", i % 3),
-                    "ts": format_micros(micros),
-                    "text": TEXTS[(i % 9) as usize],
-                });
-                NewMessage::from_json(body.to_string().as_bytes()).unwrap()
-            })
-            .collect()
-    }
-
-    /// Searches for a common, a rare and a non-ASCII word find exactly what a scan of `all`
-    /// finds, in order, with the right total.
-    fn assert_searches_match(reader: &mut SqliteReader, all: &[NewMessage]) {
-        for q in ["order", "zebracorn", "köln"] {
-            let filter = MessageFilter {
-                q: Some(q.to_owned()),
-                ..MessageFilter::default()
-            };
-            let query = MessageQuery {
-                filter: filter.clone(),
-                limit: 100,
-                offset: 0,
-                after: None,
-            };
-            let page = reader.list(&query).unwrap();
-            let want = expected(all, &filter);
-            assert_eq!(page.total, want.len() as u64, "{q}");
-            let got: Vec<String> = page.data.iter().map(|m| m.message_id.clone()).collect();
-            assert_eq!(got, want[..want.len().min(100)], "{q}");
-        }
-    }
-
-    fn expected(all: &[NewMessage], filter: &MessageFilter) -> Vec<String> {
-        let search = filter.q.as_deref().map(TextSearch::new);
-        let mut matching: Vec<&NewMessage> = all
-            .iter()
-            .filter(|m| filter.from.as_ref().is_none_or(|f| *f == m.from))
-            .filter(|m| filter.to.as_ref().is_none_or(|t| *t == m.to))
-            .filter(|m| {
-                filter
-                    .since
-                    .as_ref()
-                    .is_none_or(|s| m.ts.micros() >= s.micros())
-            })
-            .filter(|m| {
-                filter
-                    .until
-                    .as_ref()
-                    .is_none_or(|u| m.ts.micros() < u.micros())
-            })
-            .filter(|m| {
-                search
-                    .as_ref()
-                    .is_none_or(|s| m.text.as_deref().is_some_and(|t| s.matches(t)))
-            })
-            .collect();
-        matching
-            .sort_by(|a, b| (a.ts.micros(), &a.message_id).cmp(&(b.ts.micros(), &b.message_id)));
-        matching.into_iter().map(|m| m.message_id.clone()).collect()
-    }
+    use super::Tuning;
+    use crate::domain::{MessageFilter, MessageQuery, Timestamp};
+    use crate::storage::sqlite::fixture::{expected, messages, temp_db};
+    use crate::storage::{MessageReader, Storage};
 
     fn filters() -> Vec<MessageFilter> {
         let ts = |text: &str| Some(Timestamp::parse(text).unwrap());
@@ -285,8 +204,7 @@ mod tests {
 
     #[test]
     fn every_plan_returns_exactly_the_rows_and_totals_of_a_full_scan() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
+        let (_dir, storage) = temp_db();
         let all = messages();
         let mut writer = storage.writer();
         writer.insert_batch(&all).unwrap();
@@ -305,12 +223,7 @@ mod tests {
             },
         ];
         for tuning in tunings {
-            let mut reader = SqliteReader::new(
-                storage.path.clone(),
-                storage.home,
-                tuning,
-                Default::default(),
-            );
+            let mut reader = storage.reader_with(tuning, Arc::default());
             for filter in filters() {
                 let want = expected(&all, &filter);
                 for offset in [0_u64, 7, 60, 250, 599, 2_000] {
@@ -342,113 +255,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn indexing_the_text_in_slices_reaches_every_row_and_deletes_leave_the_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
-        let all = messages();
-        let mut writer = storage.writer();
-        writer.insert_batch(&all).unwrap();
-        let mut indexed = 0;
-        loop {
-            let slice = writer.index_text(64).unwrap();
-            indexed += slice;
-            if slice < 64 {
-                break;
-            }
-        }
-        assert_eq!(indexed, 600);
-        assert_eq!(writer.index_text(64).unwrap(), 0, "nothing left");
-        // Retention deletes rows from the index too; searching still matches a full scan.
-        let cutoff = Timestamp::parse("2025-01-15T06:00:00Z").unwrap().micros();
-        while writer.delete_before(cutoff, 50).unwrap() > 0 {}
-        let kept: Vec<NewMessage> = all
-            .into_iter()
-            .filter(|m| m.ts.micros() >= cutoff)
-            .collect();
-        let tuning = Tuning {
-            deep_offset: 1,
-            walk_budget: Duration::ZERO,
-        };
-        let mut reader = SqliteReader::new(
-            storage.path.clone(),
-            storage.home,
-            tuning,
-            Default::default(),
-        );
-        assert_searches_match(&mut reader, &kept);
-    }
-
-    #[test]
-    fn a_remembered_search_count_follows_inserts_and_is_redone_after_deletions() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
-        let all = messages();
-        let (first, later) = all.split_at(400);
-        let mut writer = storage.writer();
-        writer.insert_batch(first).unwrap();
-        let mut reader = SqliteReader::new(
-            storage.path.clone(),
-            storage.home,
-            Tuning::default(),
-            std::sync::Arc::clone(&storage.totals),
-        );
-        let filter = MessageFilter {
-            q: Some("ORDER".to_owned()),
-            ..MessageFilter::default()
-        };
-        let total = |reader: &mut SqliteReader| {
-            let query = MessageQuery {
-                filter: filter.clone(),
-                limit: 1,
-                offset: 0,
-                after: None,
-            };
-            reader.list(&query).unwrap().total
-        };
-        assert_eq!(total(&mut reader), expected(first, &filter).len() as u64);
-        writer.insert_batch(later).unwrap();
-        assert_eq!(
-            total(&mut reader),
-            expected(&all, &filter).len() as u64,
-            "new rows counted"
-        );
-        let cutoff = Timestamp::parse("2025-01-15T06:00:00Z").unwrap().micros();
-        while writer.delete_before(cutoff, 100).unwrap() > 0 {}
-        let kept: Vec<NewMessage> = all
-            .into_iter()
-            .filter(|m| m.ts.micros() >= cutoff)
-            .collect();
-        assert_eq!(
-            total(&mut reader),
-            expected(&kept, &filter).len() as u64,
-            "after deletions"
-        );
-    }
-
-    #[test]
-    fn retention_may_delete_every_row_and_rows_stored_after_it_are_still_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::initialize(dir.path().join("app.db")).unwrap();
-        let mut old = messages();
-        let new = old.split_off(300);
-        let mut writer = storage.writer();
-        writer.insert_batch(&old).unwrap();
-        while writer.index_text(1000).unwrap() > 0 {}
-        // Everything has expired, the newest row too.
-        while writer.delete_before(i64::MAX, 100).unwrap() > 0 {}
-        // The next rows get the rowids the deleted ones had; half of them get indexed.
-        writer.insert_batch(&new).unwrap();
-        writer.index_text(150).unwrap();
-        let mut reader = SqliteReader::new(
-            storage.path.clone(),
-            storage.home,
-            Tuning::default(),
-            Default::default(),
-        );
-        assert_eq!(reader.stats().unwrap().total_messages, 300);
-        assert_searches_match(&mut reader, &new);
     }
 }

@@ -8,6 +8,8 @@
 mod aggregates;
 mod checkpoint;
 mod clause;
+#[cfg(test)]
+mod fixture;
 mod hours;
 pub mod legacy;
 mod listing;
@@ -320,6 +322,7 @@ fn from_sqlite(error: rusqlite::Error) -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    use super::fixture::temp_db;
     use super::*;
     use crate::domain::{CursorCodec, MessageQuery, NewMessage};
     use crate::storage::InsertOutcome;
@@ -328,12 +331,6 @@ mod tests {
         let body = serde_json::json!({"message_id": id, "from": from, "to": "+14155550100",
                                       "ts": ts, "text": text});
         NewMessage::from_json(body.to_string().as_bytes()).unwrap()
-    }
-
-    fn temp_db() -> (tempfile::TempDir, SqliteStorage) {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::initialize(dir.path().join("nested/app.db")).unwrap();
-        (dir, storage)
     }
 
     #[test]

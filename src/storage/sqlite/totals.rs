@@ -146,3 +146,50 @@ fn count_rows(conn: &Connection, clause: &Clause, use_index: bool) -> Result<u64
         .map(i64::unsigned_abs)
         .map_err(from_sqlite)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::domain::{MessageFilter, MessageQuery};
+    use crate::storage::sqlite::SqliteReader;
+    use crate::storage::sqlite::fixture::{expected, expire, messages, temp_db};
+    use crate::storage::sqlite::listing::Tuning;
+    use crate::storage::{MessageReader, Storage};
+
+    #[test]
+    fn a_remembered_search_count_follows_inserts_and_is_redone_after_deletions() {
+        let (_dir, storage) = temp_db();
+        let all = messages();
+        let (first, later) = all.split_at(400);
+        let mut writer = storage.writer();
+        writer.insert_batch(first).unwrap();
+        let mut reader = storage.reader_with(Tuning::default(), Arc::clone(&storage.totals));
+        let filter = MessageFilter {
+            q: Some("ORDER".to_owned()),
+            ..MessageFilter::default()
+        };
+        let total = |reader: &mut SqliteReader| {
+            let query = MessageQuery {
+                filter: filter.clone(),
+                limit: 1,
+                offset: 0,
+                after: None,
+            };
+            reader.list(&query).unwrap().total
+        };
+        assert_eq!(total(&mut reader), expected(first, &filter).len() as u64);
+        writer.insert_batch(later).unwrap();
+        assert_eq!(
+            total(&mut reader),
+            expected(&all, &filter).len() as u64,
+            "new rows counted"
+        );
+        let kept = expire(writer.as_mut(), all, "2025-01-15T06:00:00Z", 100);
+        assert_eq!(
+            total(&mut reader),
+            expected(&kept, &filter).len() as u64,
+            "after deletions"
+        );
+    }
+}
