@@ -5,10 +5,45 @@
 //! statistics. A search read through the text index instead writes its filter columns `+column`,
 //! so the few candidate rowids drive the query and no filter index does. Conditions and their
 //! arguments are always pushed together, so the placeholders and the values cannot drift apart.
+//! Time bounds are instants ([`TimeRange`]), not the text `since` and `until` were written as,
+//! so a listing can be narrowed to start at an hour without inventing a timestamp for it.
 
 use rusqlite::types::Value;
 
 use crate::domain::{MessageFilter, Position};
+
+/// The instants a read covers, `[from_us, until_us)` in microseconds since the epoch; an end
+/// is open when `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TimeRange {
+    /// The first instant covered (`since`).
+    pub from_us: Option<i64>,
+    /// The first instant no longer covered (`until`).
+    pub until_us: Option<i64>,
+}
+
+impl TimeRange {
+    /// The instants `filter`'s `since` and `until` denote, however they were written.
+    pub fn of(filter: &MessageFilter) -> Self {
+        Self {
+            from_us: filter.since.as_ref().map(|t| t.micros()),
+            until_us: filter.until.as_ref().map(|t| t.micros()),
+        }
+    }
+
+    /// True when either end is bounded.
+    pub fn is_bounded(self) -> bool {
+        self.from_us.is_some() || self.until_us.is_some()
+    }
+
+    /// The same range, starting at `from_us` instead.
+    pub fn starting_at(self, from_us: i64) -> Self {
+        Self {
+            from_us: Some(from_us),
+            ..self
+        }
+    }
+}
 
 /// A `WHERE` clause under construction, and the index the listing should be read from.
 pub struct Clause {
@@ -20,7 +55,12 @@ pub struct Clause {
 impl Clause {
     /// The filters other than `q`, and the keyset position.
     pub fn new(filter: &MessageFilter, after: Option<&Position>) -> Self {
-        Self::with_columns(filter, after, "")
+        Self::in_range(filter, TimeRange::of(filter), after)
+    }
+
+    /// As [`Clause::new`], with `range` in place of the filter's `since` and `until`.
+    pub fn in_range(filter: &MessageFilter, range: TimeRange, after: Option<&Position>) -> Self {
+        Self::with_columns(filter, range, after, "")
     }
 
     /// The filters other than `q`, the keyset position, and only rows whose text contains
@@ -42,7 +82,7 @@ impl Clause {
         indexed_through: i64,
         needle: &str,
     ) -> Self {
-        let mut clause = Self::with_columns(filter, after, "+");
+        let mut clause = Self::with_columns(filter, TimeRange::of(filter), after, "+");
         clause.push_all(
             "rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? \
              UNION ALL SELECT rowid FROM messages WHERE rowid > ?)",
@@ -56,14 +96,19 @@ impl Clause {
     /// folded), read by rowid (the `+` columns keep SQLite off the filter indexes), so only the
     /// rows stored since are looked at.
     pub fn stored_after(filter: &MessageFilter, rowid: i64, needle: &str) -> Self {
-        let mut clause = Self::with_columns(filter, None, "+");
+        let mut clause = Self::with_columns(filter, TimeRange::of(filter), None, "+");
         clause.push("rowid > ?", Value::Integer(rowid));
         clause.text_contains(needle);
         clause
     }
 
-    /// The filters, each column name prefixed with `prefix`.
-    fn with_columns(filter: &MessageFilter, after: Option<&Position>, prefix: &str) -> Self {
+    /// `from`, `to`, `range` and `after`, each column name prefixed with `prefix`.
+    fn with_columns(
+        filter: &MessageFilter,
+        range: TimeRange,
+        after: Option<&Position>,
+        prefix: &str,
+    ) -> Self {
         let mut clause = Self {
             index: match (&filter.from, &filter.to) {
                 (Some(_), _) => "messages_by_from",
@@ -82,17 +127,11 @@ impl Clause {
         if let Some(to) = &filter.to {
             clause.push(&format!("{prefix}to_msisdn = ?"), Value::Text(to.clone()));
         }
-        if let Some(since) = &filter.since {
-            clause.push(
-                &format!("{prefix}ts_us >= ?"),
-                Value::Integer(since.micros()),
-            );
+        if let Some(from_us) = range.from_us {
+            clause.push(&format!("{prefix}ts_us >= ?"), Value::Integer(from_us));
         }
-        if let Some(until) = &filter.until {
-            clause.push(
-                &format!("{prefix}ts_us < ?"),
-                Value::Integer(until.micros()),
-            );
+        if let Some(until_us) = range.until_us {
+            clause.push(&format!("{prefix}ts_us < ?"), Value::Integer(until_us));
         }
         if let Some(after) = after {
             clause.push_all(

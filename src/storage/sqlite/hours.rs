@@ -9,53 +9,45 @@
 use rusqlite::{Connection, params};
 
 use super::aggregates::{HOUR_US, hour_of};
+use super::clause::TimeRange;
 use super::from_sqlite;
-use crate::domain::{MessageFilter, Timestamp};
 use crate::storage::StorageError;
 
-/// The filter narrowed to start at the hour holding the row at `offset` (counted in listing
-/// order from the filter's start), and the offset left within it; past the last row, a filter
-/// that matches nothing. Only for a filter over time alone: `from`, `to` and `q` are not
-/// looked at.
+/// `range` narrowed to start at the hour holding the row at `offset` (counted in listing order
+/// from the range's start), and the offset left within that hour; past the last row, a range
+/// that holds none. Only for a listing over time alone: other filters are not counted.
 pub fn skip(
     conn: &Connection,
-    filter: &MessageFilter,
+    range: TimeRange,
     offset: u64,
-) -> Result<(MessageFilter, u64), StorageError> {
-    let lo = filter.since.as_ref().map(|t| t.micros());
-    let hi = filter.until.as_ref().map(|t| t.micros());
-    let starting_at = |micros: i64| MessageFilter {
-        since: Some(Timestamp::from_stored(String::new(), micros)),
-        ..filter.clone()
-    };
+) -> Result<(TimeRange, u64), StorageError> {
     let mut left = offset;
-    for (hour, rows) in per_hour(conn, lo, hi)? {
+    for (hour, rows) in per_hour(conn, range)? {
         if left < rows {
             // The page starts in this hour: read from its start (or `since`), skipping `left`.
-            let start = lo.map_or(hour * HOUR_US, |lo| lo.max(hour * HOUR_US));
-            return Ok((starting_at(start), left));
+            return Ok((range.starting_at(start_within(range, hour)), left));
         }
         left -= rows;
     }
     // Past the end: an empty page.
-    Ok((starting_at(i64::MAX), 0))
+    Ok((range.starting_at(i64::MAX), 0))
 }
 
-/// Rows in `[lo, hi)`, from the hourly counts.
-pub fn count(conn: &Connection, lo: Option<i64>, hi: Option<i64>) -> Result<u64, StorageError> {
-    Ok(per_hour(conn, lo, hi)?
+/// Rows in `range`, from the hourly counts.
+pub fn count(conn: &Connection, range: TimeRange) -> Result<u64, StorageError> {
+    Ok(per_hour(conn, range)?
         .into_iter()
         .map(|(_, rows)| rows)
         .sum())
 }
 
-/// The rows in `[lo, hi)` (either end open when `None`) per hour, in order: whole hours from
-/// `hour_counts`, the partial first and last hours counted.
-fn per_hour(
-    conn: &Connection,
-    lo: Option<i64>,
-    hi: Option<i64>,
-) -> Result<Vec<(i64, u64)>, StorageError> {
+/// The rows in `range` per hour, in order: whole hours from `hour_counts`, the partial first
+/// and last hours counted.
+fn per_hour(conn: &Connection, range: TimeRange) -> Result<Vec<(i64, u64)>, StorageError> {
+    let TimeRange {
+        from_us: lo,
+        until_us: hi,
+    } = range;
     let first = lo.map(hour_of);
     let last = hi.map(|hi| hour_of(hi - 1));
     let mut statement = conn
@@ -76,7 +68,7 @@ fn per_hour(
             if !partial {
                 return Ok((hour, rows.unsigned_abs()));
             }
-            let from = lo.map_or(hour * HOUR_US, |lo| lo.max(hour * HOUR_US));
+            let from = start_within(range, hour);
             let to = hi.map_or((hour + 1) * HOUR_US, |hi| hi.min((hour + 1) * HOUR_US));
             let counted: i64 = conn
                 .prepare_cached(
@@ -88,4 +80,11 @@ fn per_hour(
             Ok((hour, counted.unsigned_abs()))
         })
         .collect()
+}
+
+/// Where `hour` starts within `range`: the hour's start, or `since` when that is later.
+fn start_within(range: TimeRange, hour: i64) -> i64 {
+    range
+        .from_us
+        .map_or(hour * HOUR_US, |lo| lo.max(hour * HOUR_US))
 }

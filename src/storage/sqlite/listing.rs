@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
-use super::clause::Clause;
+use super::clause::{Clause, TimeRange};
 use super::{from_sqlite, hours, text_index};
 use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch};
 use crate::storage::{StorageError, StorageErrorKind};
@@ -59,12 +59,13 @@ pub fn select(
     let walked = |page| Ok((page, Found::Walking));
     let Some(q) = &filter.q else {
         let over_time_alone = filter.from.is_none() && filter.to.is_none() && after.is_none();
-        let (narrowed, offset) = if offset >= tuning.deep_offset && over_time_alone {
-            hours::skip(conn, filter, offset)?
+        let range = TimeRange::of(filter);
+        let (range, offset) = if offset >= tuning.deep_offset && over_time_alone {
+            hours::skip(conn, range, offset)?
         } else {
-            (filter.clone(), offset)
+            (range, offset)
         };
-        let clause = Clause::new(&narrowed, after);
+        let clause = Clause::in_range(filter, range, after);
         return walked(read_page(conn, &clause, true, limit, offset)?);
     };
     let needle = TextSearch::new(q).needle().to_owned();

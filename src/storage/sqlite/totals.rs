@@ -9,7 +9,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
-use super::clause::Clause;
+use super::clause::{Clause, TimeRange};
 use super::listing::{Found, Tuning, within};
 use super::total_cache::{RememberedTotal, TotalCache};
 use super::{from_sqlite, hours, text_index};
@@ -24,13 +24,8 @@ pub fn count(
     tuning: Tuning,
     cache: &TotalCache,
 ) -> Result<u64, StorageError> {
-    let MessageFilter {
-        from,
-        to,
-        since,
-        until,
-        q,
-    } = filter;
+    let MessageFilter { from, to, q, .. } = filter;
+    let range = TimeRange::of(filter);
     let aggregate = |sql: &str, key: &str| -> Result<u64, StorageError> {
         let count: Option<i64> = conn
             .query_row(sql, [key], |row| row.get(0))
@@ -38,7 +33,7 @@ pub fn count(
             .map_err(from_sqlite)?;
         Ok(count.unwrap_or(0).unsigned_abs())
     };
-    match (from, to, since.is_some() || until.is_some(), q) {
+    match (from, to, range.is_bounded(), q) {
         (None, None, false, None) => conn
             .query_row(
                 "SELECT message_count FROM message_totals WHERE id = 1",
@@ -55,11 +50,7 @@ pub fn count(
             "SELECT message_count FROM recipient_stats WHERE to_msisdn = ?1",
             to,
         ),
-        (None, None, true, None) => hours::count(
-            conn,
-            since.as_ref().map(|t| t.micros()),
-            until.as_ref().map(|t| t.micros()),
-        ),
+        (None, None, true, None) => hours::count(conn, range),
         (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
         (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, cache),
     }
