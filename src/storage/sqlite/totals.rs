@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::clause::{Clause, TimeRange};
 use super::listing::{Found, Tuning, within};
-use super::total_cache::{RememberedTotal, TotalCache};
+use super::total_cache::{RememberedTotal, SearchKey, TotalCache};
 use super::{from_sqlite, hours, text_index};
 use crate::domain::{MessageFilter, TextSearch};
 use crate::storage::StorageError;
@@ -67,7 +67,7 @@ fn count_search(
     cache: &TotalCache,
 ) -> Result<u64, StorageError> {
     let needle = TextSearch::new(q).needle().to_owned();
-    let key = format!("{filter:?}");
+    let key = SearchKey::new(filter, &needle);
     let (newest, deletions): (Option<i64>, i64) = conn
         .query_row(
             "SELECT (SELECT max(rowid) FROM messages), deletions FROM message_totals WHERE id = 1",
@@ -146,7 +146,19 @@ mod tests {
     use crate::storage::sqlite::SqliteReader;
     use crate::storage::sqlite::fixture::{expected, expire, messages, temp_db};
     use crate::storage::sqlite::listing::Tuning;
+    use crate::storage::sqlite::total_cache::TotalCache;
     use crate::storage::{MessageReader, Storage};
+
+    /// The `total` of the first page of `filter`.
+    fn total_of(reader: &mut SqliteReader, filter: &MessageFilter) -> u64 {
+        let query = MessageQuery {
+            filter: filter.clone(),
+            limit: 1,
+            offset: 0,
+            after: None,
+        };
+        reader.list(&query).unwrap().total
+    }
 
     #[test]
     fn a_remembered_search_count_follows_inserts_and_is_redone_after_deletions() {
@@ -160,15 +172,7 @@ mod tests {
             q: Some("ORDER".to_owned()),
             ..MessageFilter::default()
         };
-        let total = |reader: &mut SqliteReader| {
-            let query = MessageQuery {
-                filter: filter.clone(),
-                limit: 1,
-                offset: 0,
-                after: None,
-            };
-            reader.list(&query).unwrap().total
-        };
+        let total = |reader: &mut SqliteReader| total_of(reader, &filter);
         assert_eq!(total(&mut reader), expected(first, &filter).len() as u64);
         writer.insert_batch(later).unwrap();
         assert_eq!(
@@ -182,5 +186,23 @@ mod tests {
             expected(&kept, &filter).len() as u64,
             "after deletions"
         );
+    }
+
+    #[test]
+    fn searches_written_differently_that_mean_the_same_share_one_remembered_count() {
+        let (_dir, storage) = temp_db();
+        let all = messages();
+        storage.writer().insert_batch(&all).unwrap();
+        let cache = Arc::new(TotalCache::default());
+        let mut reader = storage.reader_with(Tuning::default(), Arc::clone(&cache));
+        for (q, since) in [
+            ("ORDER", "2025-01-15T02:00:00Z"),
+            ("order", "2025-01-15T02:00:00.000Z"),
+        ] {
+            let filter = MessageFilter::from_pairs([("q", q), ("since", since)]).unwrap();
+            let want = expected(&all, &filter).len() as u64;
+            assert_eq!(total_of(&mut reader, &filter), want, "{q} {since}");
+        }
+        assert_eq!(cache.len(), 1, "one remembered count");
     }
 }
