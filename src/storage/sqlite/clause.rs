@@ -14,7 +14,7 @@ use crate::domain::{MessageFilter, Position};
 
 /// The instants a read covers, `[from_us, until_us)` in microseconds since the epoch; an end
 /// is open when `None`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimeRange {
     /// The first instant covered (`since`).
     pub from_us: Option<i64>,

@@ -27,6 +27,7 @@ impl SqliteStorage {
     }
 }
 
+/// The texts the sample messages take in turn: common, rare, non-ASCII, `%` and `_`, none.
 pub const TEXTS: [Option<&str>; 9] = [
     Some("order shipped today"),
     Some("ORDER #5 is 50% off"),

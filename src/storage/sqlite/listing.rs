@@ -88,6 +88,8 @@ pub fn select(
     ))
 }
 
+/// Up to `limit` rows of `clause` in listing order after skipping `offset`, read off its index
+/// or left to the planner, and the position of the last one when more follow.
 fn read_page(
     conn: &Connection,
     clause: &Clause,

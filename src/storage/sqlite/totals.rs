@@ -5,7 +5,7 @@
 //! otherwise. A search's count is remembered ([`TotalCache`]): asked again, only the rows stored
 //! since are counted, as long as no rows were deleted meanwhile. A search not remembered is
 //! counted through the text index when its page was found there (the word is rare), else
-//! through the index within the walk budget, else by walking every row of its filter.
+//! through the text index within the walk budget, else by walking every row of its filter.
 
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
@@ -56,8 +56,8 @@ pub fn count(
     }
 }
 
-/// How many rows match a filter with `q`: remembered counts plus the rows stored since, or a
-/// fresh count (by walking, else through the text index).
+/// How many rows match a filter with `q`: the remembered count plus the rows stored since, or
+/// a fresh count; either is remembered for next time.
 fn count_search(
     conn: &mut Connection,
     filter: &MessageFilter,
