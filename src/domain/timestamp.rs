@@ -39,11 +39,6 @@ impl Timestamp {
         })
     }
 
-    /// Rebuilds a timestamp that was validated before it was stored.
-    pub fn from_stored(text: String, micros: i64) -> Self {
-        Self { text, micros }
-    }
-
     /// The text exactly as the sender wrote it.
     pub fn as_str(&self) -> &str {
         &self.text

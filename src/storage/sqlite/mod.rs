@@ -7,10 +7,16 @@
 
 mod aggregates;
 mod checkpoint;
+mod clause;
+#[cfg(test)]
+mod fixture;
+mod hours;
 pub mod legacy;
-mod query_plan;
+mod listing;
 mod reader;
 mod text_index;
+mod total_cache;
+mod totals;
 mod upgrade;
 mod upkeep;
 mod writer;
@@ -45,7 +51,7 @@ const NOT_A_DATABASE: &str = "database file is not a usable database";
 pub struct SqliteStorage {
     path: PathBuf,
     home: FileIdentity,
-    totals: Arc<query_plan::TotalCache>,
+    totals: Arc<total_cache::TotalCache>,
     /// The WAL's content as the background checkpoint last saw it.
     wal_bytes: Arc<std::sync::atomic::AtomicU64>,
     /// Where the text index reports its progress.
@@ -122,7 +128,7 @@ impl Storage for SqliteStorage {
         Box::new(SqliteReader::new(
             self.path.clone(),
             self.home,
-            query_plan::Tuning::default(),
+            listing::Tuning::default(),
             Arc::clone(&self.totals),
         ))
     }
@@ -341,6 +347,7 @@ fn from_sqlite(error: rusqlite::Error) -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    use super::fixture::temp_db;
     use super::*;
     use crate::domain::{MessageQuery, NewMessage};
     use crate::signing::cursor::CursorCodec;
@@ -350,12 +357,6 @@ mod tests {
         let body = serde_json::json!({"message_id": id, "from": from, "to": "+14155550100",
                                       "ts": ts, "text": text});
         NewMessage::from_json(body.to_string().as_bytes()).unwrap()
-    }
-
-    fn temp_db() -> (tempfile::TempDir, SqliteStorage) {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::initialize(dir.path().join("nested/app.db")).unwrap();
-        (dir, storage)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Read-only SQLite connections for `/messages` and `/stats`.
 //!
-//! Each page and its `total` are read in one transaction, so they describe the same snapshot;
-//! how they are read is `query_plan`'s business.
+//! Each page and its `total` are read in one transaction, so they describe the same snapshot.
+//! How a page is chosen and read is `listing`'s business; how its total is counted, `totals`'.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +9,9 @@ use std::sync::Arc;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::query_plan::{self, TotalCache, Tuning};
+use super::listing::{self, Tuning};
+use super::total_cache::TotalCache;
+use super::totals;
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
@@ -44,7 +46,7 @@ impl SqliteReader {
         let conn = self.connection.get()?;
         // One read transaction, so the page and the total describe the same snapshot.
         let (total, slice) = in_read_transaction(conn, |conn| {
-            let (slice, found) = query_plan::select(
+            let (slice, found) = listing::select(
                 conn,
                 &query.filter,
                 query.after.as_ref(),
@@ -52,7 +54,7 @@ impl SqliteReader {
                 query.offset,
                 tuning,
             )?;
-            let total = query_plan::count(conn, &query.filter, found, tuning, &totals)?;
+            let total = totals::count(conn, &query.filter, found, tuning, &totals)?;
             Ok((total, slice))
         })?;
         Ok(MessagePage {
@@ -69,7 +71,7 @@ impl SqliteReader {
         limit: usize,
     ) -> Result<MessageSlice, StorageError> {
         let conn = self.connection.get()?;
-        query_plan::select(conn, filter, after, limit, 0, self.tuning).map(|(slice, _)| slice)
+        listing::select(conn, filter, after, limit, 0, self.tuning).map(|(slice, _)| slice)
     }
 
     fn try_stats(&mut self) -> Result<Stats, StorageError> {

@@ -123,7 +123,13 @@ pub fn match_expression(needle: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::match_expression;
+    use crate::storage::sqlite::fixture::{assert_searches_match, expire, messages, temp_db};
+    use crate::storage::sqlite::listing::Tuning;
+    use crate::storage::{MessageReader, MessageWriter};
 
     #[test]
     fn needles_become_a_conjunction_of_quoted_trigrams() {
@@ -138,5 +144,49 @@ mod tests {
             match_expression("köln").as_deref(),
             Some("\"köl\" AND \"öln\"")
         );
+    }
+
+    #[test]
+    fn indexing_the_text_in_slices_reaches_every_row_and_deletes_leave_the_index() {
+        let (_dir, storage) = temp_db();
+        let all = messages();
+        let mut writer = storage.sqlite_writer();
+        writer.insert_batch(&all).unwrap();
+        let mut indexed = 0;
+        loop {
+            let slice = writer.index_text(64).unwrap();
+            indexed += slice;
+            if slice < 64 {
+                break;
+            }
+        }
+        assert_eq!(indexed, 600);
+        assert_eq!(writer.index_text(64).unwrap(), 0, "nothing left");
+        // Retention deletes rows from the index too; searching still matches a full scan.
+        let kept = expire(&mut writer, all, "2025-01-15T06:00:00Z", 50);
+        let tuning = Tuning {
+            deep_offset: 1,
+            walk_budget: Duration::ZERO,
+        };
+        let mut reader = storage.reader_with(tuning, Arc::default());
+        assert_searches_match(&mut reader, &kept);
+    }
+
+    #[test]
+    fn retention_may_delete_every_row_and_rows_stored_after_it_are_still_found() {
+        let (_dir, storage) = temp_db();
+        let mut old = messages();
+        let new = old.split_off(300);
+        let mut writer = storage.sqlite_writer();
+        writer.insert_batch(&old).unwrap();
+        while writer.index_text(1000).unwrap() > 0 {}
+        // Everything has expired, the newest row too.
+        while writer.delete_before(i64::MAX, 100).unwrap() > 0 {}
+        // The next rows get the rowids the deleted ones had; half of them get indexed.
+        writer.insert_batch(&new).unwrap();
+        writer.index_text(150).unwrap();
+        let mut reader = storage.reader_with(Tuning::default(), Arc::default());
+        assert_eq!(reader.stats().unwrap().total_messages, 300);
+        assert_searches_match(&mut reader, &new);
     }
 }

@@ -1,0 +1,208 @@
+//! How many rows match a `/messages` filter: the `total` beside each page.
+//!
+//! `total` comes from the aggregates when the filters are just `from`, just `to`, or just a time
+//! range (plus at most two partial hours, [`hours`]), and is counted off the filter's index
+//! otherwise. A search's count is remembered ([`TotalCache`]): asked again, only the rows stored
+//! since are counted, as long as no rows were deleted meanwhile. A search not remembered is
+//! counted through the text index when its page was found there (the word is rare), else
+//! through the text index within the walk budget, else by walking every row of its filter.
+
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+
+use super::clause::{Clause, TimeRange};
+use super::listing::{Found, Tuning, within};
+use super::total_cache::{RememberedTotal, SearchKey, TotalCache};
+use super::{from_sqlite, hours, text_index};
+use crate::domain::{MessageFilter, TextSearch};
+use crate::storage::StorageError;
+
+/// How many rows match `filter`; `found` is how its page was found.
+pub fn count(
+    conn: &mut Connection,
+    filter: &MessageFilter,
+    found: Found,
+    tuning: Tuning,
+    cache: &TotalCache,
+) -> Result<u64, StorageError> {
+    let MessageFilter { from, to, q, .. } = filter;
+    let range = TimeRange::of(filter);
+    let aggregate = |sql: &str, key: &str| -> Result<u64, StorageError> {
+        let count: Option<i64> = conn
+            .query_row(sql, [key], |row| row.get(0))
+            .optional()
+            .map_err(from_sqlite)?;
+        Ok(count.unwrap_or(0).unsigned_abs())
+    };
+    match (from, to, range.is_bounded(), q) {
+        (None, None, false, None) => conn
+            .query_row(
+                "SELECT message_count FROM message_totals WHERE id = 1",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(i64::unsigned_abs)
+            .map_err(from_sqlite),
+        (Some(from), None, false, None) => aggregate(
+            "SELECT message_count FROM sender_stats WHERE from_msisdn = ?1",
+            from,
+        ),
+        (None, Some(to), false, None) => aggregate(
+            "SELECT message_count FROM recipient_stats WHERE to_msisdn = ?1",
+            to,
+        ),
+        (None, None, true, None) => hours::count(conn, range),
+        (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
+        (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, cache),
+    }
+}
+
+/// How many rows match a filter with `q`: the remembered count plus the rows stored since, or
+/// a fresh count; either is remembered for next time.
+fn count_search(
+    conn: &mut Connection,
+    filter: &MessageFilter,
+    q: &str,
+    found: Found,
+    tuning: Tuning,
+    cache: &TotalCache,
+) -> Result<u64, StorageError> {
+    let needle = TextSearch::new(q).needle().to_owned();
+    let key = SearchKey::new(filter, &needle);
+    let (newest, deletions): (Option<i64>, i64) = conn
+        .query_row(
+            "SELECT (SELECT max(rowid) FROM messages), deletions FROM message_totals WHERE id = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(from_sqlite)?;
+    let newest = newest.unwrap_or(0);
+    let remembered = cache
+        .get(&key)
+        .filter(|known| known.deletions == deletions && known.through_rowid <= newest);
+    let total = match remembered {
+        Some(known) => {
+            let since = Clause::stored_after(filter, known.through_rowid, &needle);
+            known.total + count_rows(conn, &since, false)?
+        }
+        None => count_afresh(conn, filter, &needle, found, tuning)?,
+    };
+    cache.put(
+        key,
+        RememberedTotal {
+            total,
+            through_rowid: newest,
+            deletions,
+        },
+    );
+    Ok(total)
+}
+
+/// A fresh count of the rows matching `filter` and containing `needle` (already folded).
+fn count_afresh(
+    conn: &mut Connection,
+    filter: &MessageFilter,
+    needle: &str,
+    found: Found,
+    tuning: Tuning,
+) -> Result<u64, StorageError> {
+    // Counting through the text index is fast unless the word is common, and then nothing is.
+    // A rare word (its page came through the index) is counted there whatever it takes (a cold
+    // cache can make that slow, but walking would be slower still); otherwise the index is tried
+    // within the budget, else every row of the filter is walked (and the result remembered).
+    let walk = Clause::containing(filter, None, needle);
+    let Some(expression) = text_index::match_expression(needle) else {
+        return count_rows(conn, &walk, true);
+    };
+    let indexed_through = text_index::indexed_through(conn)?;
+    let candidates = Clause::candidates(filter, None, expression, indexed_through, needle);
+    let counted = match found {
+        Found::ThroughTextIndex => Some(count_rows(conn, &candidates, false)?),
+        Found::Walking => within(conn, tuning.walk_budget, |conn| {
+            count_rows(conn, &candidates, false)
+        })?,
+    };
+    match counted {
+        Some(total) => Ok(total),
+        None => count_rows(conn, &walk, false),
+    }
+}
+
+/// How many rows `clause` selects, read off its index or left to the planner.
+fn count_rows(conn: &Connection, clause: &Clause, use_index: bool) -> Result<u64, StorageError> {
+    let sql = format!("SELECT COUNT(*) {}", clause.source_sql(use_index));
+    conn.prepare_cached(&sql)
+        .and_then(|mut statement| {
+            statement.query_row(params_from_iter(clause.args()), |row| row.get::<_, i64>(0))
+        })
+        .map(i64::unsigned_abs)
+        .map_err(from_sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::domain::{MessageFilter, MessageQuery};
+    use crate::storage::sqlite::SqliteReader;
+    use crate::storage::sqlite::fixture::{expected, expire, messages, temp_db};
+    use crate::storage::sqlite::listing::Tuning;
+    use crate::storage::sqlite::total_cache::TotalCache;
+    use crate::storage::{MessageReader, Storage};
+
+    /// The `total` of the first page of `filter`.
+    fn total_of(reader: &mut SqliteReader, filter: &MessageFilter) -> u64 {
+        let query = MessageQuery {
+            filter: filter.clone(),
+            limit: 1,
+            offset: 0,
+            after: None,
+        };
+        reader.list(&query).unwrap().total
+    }
+
+    #[test]
+    fn a_remembered_search_count_follows_inserts_and_is_redone_after_deletions() {
+        let (_dir, storage) = temp_db();
+        let all = messages();
+        let (first, later) = all.split_at(400);
+        let mut writer = storage.writer();
+        writer.insert_batch(first).unwrap();
+        let mut reader = storage.reader_with(Tuning::default(), Arc::clone(&storage.totals));
+        let filter = MessageFilter {
+            q: Some("ORDER".to_owned()),
+            ..MessageFilter::default()
+        };
+        let total = |reader: &mut SqliteReader| total_of(reader, &filter);
+        assert_eq!(total(&mut reader), expected(first, &filter).len() as u64);
+        writer.insert_batch(later).unwrap();
+        assert_eq!(
+            total(&mut reader),
+            expected(&all, &filter).len() as u64,
+            "new rows counted"
+        );
+        let kept = expire(writer.as_mut(), all, "2025-01-15T06:00:00Z", 100);
+        assert_eq!(
+            total(&mut reader),
+            expected(&kept, &filter).len() as u64,
+            "after deletions"
+        );
+    }
+
+    #[test]
+    fn searches_written_differently_that_mean_the_same_share_one_remembered_count() {
+        let (_dir, storage) = temp_db();
+        let all = messages();
+        storage.writer().insert_batch(&all).unwrap();
+        let cache = Arc::new(TotalCache::default());
+        let mut reader = storage.reader_with(Tuning::default(), Arc::clone(&cache));
+        for (q, since) in [
+            ("ORDER", "2025-01-15T02:00:00Z"),
+            ("order", "2025-01-15T02:00:00.000Z"),
+        ] {
+            let filter = MessageFilter::from_pairs([("q", q), ("since", since)]).unwrap();
+            let want = expected(&all, &filter).len() as u64;
+            assert_eq!(total_of(&mut reader, &filter), want, "{q} {since}");
+        }
+        assert_eq!(cache.len(), 1, "one remembered count");
+    }
+}
