@@ -1,4 +1,5 @@
-//! The Prometheus metrics the service exports, in one registry per running application.
+//! The Prometheus metrics the service exposes at `/metrics`, in one registry per running
+//! application.
 //!
 //! Label values are always bounded: `path` is a route pattern (unknown paths share one value),
 //! `status` an HTTP status, `result` one of [`WEBHOOK_RESULTS`].

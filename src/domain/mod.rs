@@ -16,4 +16,4 @@ pub use query::{MessageFilter, MessageQuery};
 pub use search::TextSearch;
 pub use timestamp::Timestamp;
 pub use validation::FieldError;
-pub use views::{MessagePage, MessageSlice, SenderCount, Stats, StoredMessage};
+pub use views::{Message, MessagePage, MessageSlice, SenderCount, Stats};

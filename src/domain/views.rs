@@ -5,14 +5,16 @@ use utoipa::ToSchema;
 
 use super::position::Position;
 
-/// A message as `POST /webhook` takes it and reads return it. Reads return `ts` exactly as it
-/// was sent, and `text` always (`null` when the sender sent none).
+/// A message: the JSON object `POST /webhook` takes and reads return, named `Message` in code,
+/// in the OpenAPI document and in the README. Reads return `ts` exactly as it was sent, and
+/// `text` always (`null` when the sender sent none). An inbound body becomes a
+/// [`NewMessage`](super::NewMessage) once validated.
 ///
 /// The constraints below are the validation rules: a stored message has passed them all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(as = Message, example = json!({"message_id": "m1", "from": "+919876543210",
+#[schema(example = json!({"message_id": "m1", "from": "+919876543210",
     "to": "+14155550100", "ts": "2025-01-15T10:00:00Z", "text": "Hello"}))]
-pub struct StoredMessage {
+pub struct Message {
     /// The sender's unique id for the message; a second delivery of it stores nothing.
     #[schema(min_length = 1)]
     pub message_id: String,
@@ -30,7 +32,7 @@ pub struct StoredMessage {
     pub text: Option<String>,
 }
 
-impl StoredMessage {
+impl Message {
     /// Appends the message as one NDJSON line: the contract's field names, then `\n`.
     pub fn write_ndjson(&self, out: &mut Vec<u8>) {
         serde_json::to_writer(&mut *out, self).expect("a message always serializes");
@@ -41,7 +43,7 @@ impl StoredMessage {
 /// One page of messages and the number of all rows matching the filters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessagePage {
-    pub data: Vec<StoredMessage>,
+    pub data: Vec<Message>,
     pub total: u64,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<Position>,
@@ -50,7 +52,7 @@ pub struct MessagePage {
 /// A run of messages in listing order, and where the next run starts (`None` at the end).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageSlice {
-    pub messages: Vec<StoredMessage>,
+    pub messages: Vec<Message>,
     pub next: Option<Position>,
 }
 

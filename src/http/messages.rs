@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::ReadAccess;
 use crate::actors::ReaderPool;
 use crate::domain::validation::{FieldError, Location};
-use crate::domain::{MessageFilter, MessageQuery, MessageSlice, Stats, StoredMessage};
+use crate::domain::{Message, MessageFilter, MessageQuery, MessageSlice, Stats};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::signing::cursor::CursorCodec;
 
@@ -18,7 +18,7 @@ use crate::signing::cursor::CursorCodec;
 #[derive(Serialize, ToSchema)]
 pub struct MessagesPage {
     /// The page's messages, ordered by the instant `ts` denotes, then by `message_id`.
-    pub data: Vec<StoredMessage>,
+    pub data: Vec<Message>,
     /// Every message matching the filters, ignoring `limit`, `offset` and `cursor`.
     pub total: u64,
     pub limit: u32,
@@ -133,7 +133,7 @@ pub async fn list(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "Every matching message, one JSON object per line",
-            content_type = "application/x-ndjson", body = StoredMessage),
+            content_type = "application/x-ndjson", body = Message),
         (status = 401, description = "`API_TOKEN` is set and the bearer token is missing or \
             wrong", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer`")),
@@ -182,7 +182,7 @@ pub async fn export(
 }
 
 /// Messages as NDJSON lines.
-fn ndjson(messages: &[StoredMessage]) -> Bytes {
+fn ndjson(messages: &[Message]) -> Bytes {
     let mut lines = Vec::with_capacity(messages.len() * 160);
     messages.iter().for_each(|m| m.write_ndjson(&mut lines));
     Bytes::from(lines)

@@ -32,7 +32,7 @@ use crate::metrics::{Metrics, UNMATCHED_PATH};
     )
 )]
 #[get("/metrics")]
-pub async fn export(
+pub async fn scrape(
     _: MetricsAccess,
     metrics: Data<Metrics>,
     store: Data<StoreHandle>,

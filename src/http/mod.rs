@@ -45,7 +45,7 @@ pub fn endpoints(cfg: &mut DocumentedConfig) {
         .service(messages::stats)
         .service(health::live)
         .service(health::ready)
-        .service(metrics::export)
+        .service(metrics::scrape)
         .service(openapi::serve)
         .service(docs::page)
         .service(docs::asset);

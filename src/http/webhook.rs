@@ -7,7 +7,7 @@ use tracing_actix_web::RootSpan;
 use super::signature::{SignatureHeaders, VerifiedBody};
 use super::status::StatusOk;
 use crate::actors::StoreHandle;
-use crate::domain::{NewMessage, StoredMessage};
+use crate::domain::{Message, NewMessage};
 use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::metrics::Metrics;
 use crate::storage::InsertOutcome;
@@ -22,7 +22,7 @@ use crate::storage::InsertOutcome;
     tag = "ingest",
     params(SignatureHeaders),
     request_body(
-        content = StoredMessage,
+        content = Message,
         description = "One JSON object without duplicate keys; unknown fields are ignored. \
             At most `MAX_BODY_BYTES` (64 KiB)."
     ),

@@ -16,7 +16,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use super::clause::{Clause, TimeRange};
 use super::{from_sqlite, hours, text_index};
-use crate::domain::{MessageFilter, MessageSlice, Position, StoredMessage, TextSearch};
+use crate::domain::{Message, MessageFilter, MessageSlice, Position, TextSearch};
 use crate::storage::{StorageError, StorageErrorKind};
 
 /// The thresholds that choose between plans.
@@ -112,7 +112,7 @@ fn read_page(
     let mut rows = statement
         .query_map(params_from_iter(args), |row| {
             Ok((
-                StoredMessage {
+                Message {
                     message_id: row.get(0)?,
                     from: row.get(1)?,
                     to: row.get(2)?,
