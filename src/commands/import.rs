@@ -12,13 +12,15 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Instant;
 
 use super::{database, fail, progress};
 use crate::domain::{FieldError, NewMessage};
 use crate::storage::sqlite::legacy::{LegacyMessages, LegacyRow};
-use crate::storage::{ImportAborted, ImportRow};
+use indicatif::ProgressBar;
+
+use crate::storage::{ImportAborted, ImportReport, ImportRow, MessageWriter, StorageError};
 
 /// How many invalid records are described before the rest are only counted.
 const SHOWN_PROBLEMS: usize = 50;
@@ -43,69 +45,88 @@ pub fn run(source: Source, skip_invalid: bool, commit_every: Option<usize>) -> E
         Ok(storage) => storage,
         Err(error) => return fail(error),
     };
-    let mut writer = storage.writer();
     let bar = progress::rows("import", total);
+    let (checked, stored) = load(records, storage.writer(), skip_invalid, commit_every, &bar);
+    bar.finish_and_clear();
+    checked.report(place);
+    match stored {
+        Ok(stored) => conclude(&checked, stored, started),
+        Err(error) => fail(format!("import failed: {error}")),
+    }
+}
 
+/// Validates the records on a reading thread while this one stores the valid ones; returns
+/// what validation found and what the store did.
+fn load(
+    records: Records,
+    mut writer: Box<dyn MessageWriter>,
+    skip_invalid: bool,
+    commit_every: Option<usize>,
+    bar: &ProgressBar,
+) -> (Checked, Result<ImportReport, StorageError>) {
     let (to_writer, from_reader) = sync_channel::<Result<ImportRow, ImportAborted>>(10_000);
-    let (checked, stored) = std::thread::scope(|scope| {
-        let reading = scope.spawn(move || {
-            let mut checked = Checked::default();
-            let mut sending = true;
-            for record in records {
-                let (number, record) = match record {
-                    Ok(record) => record,
-                    Err(error) => {
-                        // A source that breaks off must not leave a partial import behind.
-                        checked.read_error = Some(error);
-                        if sending {
-                            let _ = to_writer.send(Err(ImportAborted));
-                        }
-                        break;
-                    }
-                };
-                let item = match record {
-                    Ok(row) => {
-                        checked.valid += 1;
-                        Ok(row)
-                    }
-                    Err(errors) => {
-                        checked.note(number, errors);
-                        if skip_invalid {
-                            continue;
-                        }
-                        Err(ImportAborted)
-                    }
-                };
-                let stops = item.is_err();
-                // Once the writer is done (aborted or failed), only validation goes on.
-                sending = sending && to_writer.send(item).is_ok() && !stops;
-            }
-            checked
-        });
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(move || validate(records, skip_invalid, &to_writer));
         let stored = writer.import(&mut from_reader.into_iter(), commit_every, &mut |done| {
             bar.set_position(done)
         });
-        (
-            reading.join().expect("the reading thread does not panic"),
-            stored,
-        )
-    });
-    bar.finish_and_clear();
+        let checked = reading.join().expect("the reading thread does not panic");
+        (checked, stored)
+    })
+}
 
-    checked.report(place);
-    let report = match stored {
-        Ok(report) => report,
-        Err(error) => return fail(format!("import failed: {error}")),
-    };
+/// Reads and validates every record, sending the valid ones to the writer, and an abort where
+/// the import must stop (an invalid record without `skip_invalid`, or a source that breaks off).
+/// Once the writer stops listening, only validation goes on, so every problem is reported.
+fn validate(
+    records: Records,
+    skip_invalid: bool,
+    to_writer: &SyncSender<Result<ImportRow, ImportAborted>>,
+) -> Checked {
+    let mut checked = Checked::default();
+    let mut sending = true;
+    for record in records {
+        let (number, record) = match record {
+            Ok(record) => record,
+            Err(error) => {
+                // A source that breaks off must not leave a partial import behind.
+                checked.read_error = Some(error);
+                if sending {
+                    let _ = to_writer.send(Err(ImportAborted));
+                }
+                break;
+            }
+        };
+        let item = match record {
+            Ok(row) => {
+                checked.valid += 1;
+                Ok(row)
+            }
+            Err(errors) => {
+                checked.note(number, errors);
+                if skip_invalid {
+                    continue;
+                }
+                Err(ImportAborted)
+            }
+        };
+        let stops = item.is_err();
+        sending = sending && to_writer.send(item).is_ok() && !stops;
+    }
+    checked
+}
+
+/// The last line: what was imported, or why the import stopped and what stayed.
+fn conclude(checked: &Checked, stored: ImportReport, started: Instant) -> ExitCode {
     // With --commit-every, the chunks committed before the stop stay stored.
-    let kept = match report.inserted {
+    let kept = match stored.inserted {
         0 => "nothing was imported".to_owned(),
         n => format!("the {n} new message(s) committed before it stay imported"),
     };
     if let Some(error) = &checked.read_error {
         return fail(format!("cannot read the source: {error}; {kept}"));
     }
-    if report.aborted {
+    if stored.aborted {
         return fail(format!(
             "{} invalid record(s); {kept} (pass --skip-invalid to import the {} valid ones)",
             checked.invalid, checked.valid
@@ -114,10 +135,10 @@ pub fn run(source: Source, skip_invalid: bool, commit_every: Option<usize>) -> E
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} new message(s), skipped {} duplicate(s) and {} invalid record(s) in {seconds:.1} s ({:.0} rows/s)",
-        report.inserted,
-        report.duplicates,
+        stored.inserted,
+        stored.duplicates,
         checked.invalid,
-        (report.inserted + report.duplicates) as f64 / seconds.max(1e-9)
+        stored.rows() as f64 / seconds.max(1e-9)
     );
     ExitCode::SUCCESS
 }
@@ -155,11 +176,10 @@ impl Checked {
 
 /// The records of the source, what a record's number counts ("line" or "row"), and how many
 /// records there are when that is cheap to know (a table, not a stream).
-type Opened = (
-    Box<dyn Iterator<Item = Record> + Send>,
-    &'static str,
-    Option<u64>,
-);
+type Opened = (Records, &'static str, Option<u64>);
+
+/// The records of a source, read on their own thread.
+type Records = Box<dyn Iterator<Item = Record> + Send>;
 
 fn open(source: &Source) -> Result<Opened, String> {
     match source {

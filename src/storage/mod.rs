@@ -74,6 +74,20 @@ pub struct ImportReport {
     pub aborted: bool,
 }
 
+impl ImportReport {
+    /// Rows looked at: inserted or skipped as duplicates.
+    pub fn rows(&self) -> u64 {
+        self.inserted + self.duplicates
+    }
+
+    /// Adds what a later part of the same import did.
+    pub fn add(&mut self, later: ImportReport) {
+        self.inserted += later.inserted;
+        self.duplicates += later.duplicates;
+        self.aborted |= later.aborted;
+    }
+}
+
 /// What a successful [`MessageWriter::probe`] saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeReport {

@@ -101,6 +101,7 @@ impl SqliteWriter {
         Ok(outcomes)
     }
 
+    /// Imports `rows` chunk by chunk, each in its own transaction; see [`MessageWriter::import`].
     fn try_import(
         &mut self,
         rows: &mut dyn Iterator<Item = Result<ImportRow, ImportAborted>>,
@@ -112,61 +113,17 @@ impl SqliteWriter {
         // until the commit.
         conn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)
             .map_err(from_sqlite)?;
-        let now = format_micros(now_micros());
+        let received_at = format_micros(now_micros());
         let mut report = ImportReport::default();
         let mut rows = rows.peekable();
         while !report.aborted && rows.peek().is_some() {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(from_sqlite)?;
-            let mut chunk = ImportReport::default();
-            let mut counts = CountChanges::default();
-            // Imported rows are indexed for search as they go (much cheaper in bulk than later),
-            // which needs every earlier row indexed first.
-            while text_index::catch_up(&tx, 10_000)? > 0 {}
-            let mut last_inserted = None;
-            {
-                let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
-                for row in rows.by_ref().take(commit_every.unwrap_or(usize::MAX)) {
-                    let Ok(row) = row else {
-                        chunk.aborted = true;
-                        break;
-                    };
-                    let received_at = row.received_at.as_deref().unwrap_or(&now);
-                    match insert_one(&mut insert, &row.message, received_at, &mut counts)? {
-                        InsertOutcome::Created => {
-                            chunk.inserted += 1;
-                            let rowid = tx.last_insert_rowid();
-                            if let Some(text) = &row.message.text {
-                                text_index::add(&tx, rowid, text)?;
-                            }
-                            last_inserted = Some(rowid);
-                        }
-                        InsertOutcome::Duplicate => chunk.duplicates += 1,
-                    }
-                    if counts.pending() >= MAX_PENDING_COUNTS {
-                        counts.apply(&tx)?;
-                    }
-                    let done =
-                        report.inserted + report.duplicates + chunk.inserted + chunk.duplicates;
-                    if done % 10_000 == 0 {
-                        progress(done);
-                    }
-                }
-            }
-            if chunk.aborted {
-                tx.rollback().map_err(from_sqlite)?;
-                report.aborted = true;
-            } else {
-                if let Some(rowid) = last_inserted {
-                    text_index::set_indexed_through(&tx, rowid)?;
-                }
-                counts.apply(&tx)?;
-                tx.commit().map_err(from_sqlite)?;
-                report.inserted += chunk.inserted;
-                report.duplicates += chunk.duplicates;
-                progress(report.inserted + report.duplicates);
-            }
+            let chunk = rows.by_ref().take(commit_every.unwrap_or(usize::MAX));
+            let done_before = report.rows();
+            let imported = import_chunk(conn, chunk, &received_at, &mut |done| {
+                progress(done_before + done)
+            })?;
+            report.add(imported);
+            progress(report.rows());
         }
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(from_sqlite)?;
@@ -265,6 +222,63 @@ fn index_text_slice(conn: &mut Connection, limit: usize) -> Result<usize, Storag
         tx.commit().map_err(from_sqlite)?;
     }
     Ok(indexed)
+}
+
+/// Imports one chunk of rows in one transaction: committed whole, or rolled back (and reported
+/// `aborted`, with nothing counted) when an item stops the import. `progress` hears the chunk's
+/// rows done every 10,000 rows.
+fn import_chunk(
+    conn: &mut Connection,
+    rows: impl Iterator<Item = Result<ImportRow, ImportAborted>>,
+    received_at: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ImportReport, StorageError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(from_sqlite)?;
+    // Imported rows are indexed for search as they go (much cheaper in bulk than later), which
+    // needs every earlier row indexed first.
+    while text_index::catch_up(&tx, 10_000)? > 0 {}
+    let mut chunk = ImportReport::default();
+    let mut counts = CountChanges::default();
+    let mut last_inserted = None;
+    {
+        let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
+        for row in rows {
+            let Ok(row) = row else {
+                drop(insert);
+                tx.rollback().map_err(from_sqlite)?;
+                return Ok(ImportReport {
+                    aborted: true,
+                    ..ImportReport::default()
+                });
+            };
+            let received_at = row.received_at.as_deref().unwrap_or(received_at);
+            match insert_one(&mut insert, &row.message, received_at, &mut counts)? {
+                InsertOutcome::Created => {
+                    chunk.inserted += 1;
+                    let rowid = tx.last_insert_rowid();
+                    if let Some(text) = &row.message.text {
+                        text_index::add(&tx, rowid, text)?;
+                    }
+                    last_inserted = Some(rowid);
+                }
+                InsertOutcome::Duplicate => chunk.duplicates += 1,
+            }
+            if counts.pending() >= MAX_PENDING_COUNTS {
+                counts.apply(&tx)?;
+            }
+            if chunk.rows() % 10_000 == 0 {
+                progress(chunk.rows());
+            }
+        }
+    }
+    if let Some(rowid) = last_inserted {
+        text_index::set_indexed_through(&tx, rowid)?;
+    }
+    counts.apply(&tx)?;
+    tx.commit().map_err(from_sqlite)?;
+    Ok(chunk)
 }
 
 /// Inserts one message unless its `message_id` is already stored, noting it in `counts`.
