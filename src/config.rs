@@ -83,6 +83,9 @@ pub struct Config {
     /// `RETENTION_INTERVAL_SECS`: how often the retention sweep starts.
     #[serde(default = "defaults::retention_interval_secs")]
     pub retention_interval_secs: u64,
+    /// The Standard Webhooks keys, decoded once while validating.
+    #[serde(skip)]
+    standard_keys: Option<StandardKeys>,
 }
 
 mod defaults {
@@ -157,24 +160,7 @@ impl Config {
                 *secret = None;
             }
         }
-        for (name, secret) in [
-            ("STANDARD_WEBHOOK_SECRET", &self.standard_webhook_secret),
-            (
-                "STANDARD_WEBHOOK_SECRET_PREVIOUS",
-                &self.standard_webhook_secret_previous,
-            ),
-        ] {
-            if let Some(secret) = secret {
-                standard::decode_secret(&secret.0)
-                    .map_err(|e| ConfigError(format!("{name} {e}")))?;
-            }
-        }
-        if self.standard_webhook_secret_previous.is_some() && self.standard_webhook_secret.is_none()
-        {
-            return Err(ConfigError(
-                "STANDARD_WEBHOOK_SECRET_PREVIOUS needs STANDARD_WEBHOOK_SECRET".to_owned(),
-            ));
-        }
+        self.standard_keys = self.decode_standard_keys()?;
         let at_least_one = [
             ("WORKERS", self.workers),
             ("READERS", self.readers),
@@ -203,16 +189,35 @@ impl Config {
         Ok(self)
     }
 
-    /// The key bytes of the Standard Webhooks secrets, when that scheme is enabled.
-    pub fn standard_webhook_keys(&self) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-        let decode = |secret: &Secret| {
-            standard::decode_secret(&secret.0).expect("checked when the configuration was read")
+    /// The Standard Webhooks keys, when both secrets that are set decode; an error names the
+    /// variable at fault.
+    fn decode_standard_keys(&self) -> Result<Option<StandardKeys>, ConfigError> {
+        let decode = |name: &str, secret: &Option<Secret>| {
+            secret
+                .as_ref()
+                .map(|secret| standard::decode_secret(&secret.0))
+                .transpose()
+                .map_err(|e| ConfigError(format!("{name} {e}")))
         };
-        let current = decode(self.standard_webhook_secret.as_ref()?);
-        Some((
-            current,
-            self.standard_webhook_secret_previous.as_ref().map(decode),
-        ))
+        let current = decode("STANDARD_WEBHOOK_SECRET", &self.standard_webhook_secret)?;
+        let previous = decode(
+            "STANDARD_WEBHOOK_SECRET_PREVIOUS",
+            &self.standard_webhook_secret_previous,
+        )?;
+        match current {
+            Some(current) => Ok(Some(StandardKeys { current, previous })),
+            None if previous.is_some() => Err(ConfigError(
+                "STANDARD_WEBHOOK_SECRET_PREVIOUS needs STANDARD_WEBHOOK_SECRET".to_owned(),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The key bytes of the Standard Webhooks secrets (the current one, then the previous one
+    /// during a rotation), when that scheme is enabled.
+    pub fn standard_webhook_keys(&self) -> Option<(&[u8], Option<&[u8]>)> {
+        let keys = self.standard_keys.as_ref()?;
+        Some((&keys.current, keys.previous.as_deref()))
     }
 
     pub fn client_timeout(&self) -> Duration {
@@ -468,6 +473,18 @@ pub fn settings_help() -> String {
     text
 }
 
+/// The decoded Standard Webhooks keys. Its `Debug` output never shows them.
+struct StandardKeys {
+    current: Vec<u8>,
+    previous: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for StandardKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StandardKeys([redacted])")
+    }
+}
+
 /// A secret value (signing key, token). Its `Debug` output never shows it.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -572,6 +589,8 @@ impl<'de> Deserialize<'de> for LogLevel {
 mod tests {
     use super::*;
 
+    const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(
             pairs
@@ -612,12 +631,19 @@ mod tests {
             ("WEBHOOK_SECRET", "hunter2"),
             ("WEBHOOK_SECRET_PREVIOUS", "hunter1"),
             ("API_TOKEN", "tok3n"),
+            ("STANDARD_WEBHOOK_SECRET", STANDARD_SECRET),
         ])
         .unwrap();
         let debug = format!("{config:?}");
-        for secret in ["hunter2", "hunter1", "tok3n"] {
+        for secret in ["hunter2", "hunter1", "tok3n", STANDARD_SECRET] {
             assert!(!debug.contains(secret), "{secret} leaked");
         }
+        let key = standard::decode_secret(STANDARD_SECRET).unwrap();
+        let key = format!("{key:?}");
+        assert!(
+            !debug.contains(&key[1..key.len() - 1]),
+            "the decoded key leaked"
+        );
     }
 
     #[test]
@@ -666,10 +692,7 @@ mod tests {
         );
         let standard = config(&[
             ("WEBHOOK_SECRET", "s"),
-            (
-                "STANDARD_WEBHOOK_SECRET",
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            ),
+            ("STANDARD_WEBHOOK_SECRET", STANDARD_SECRET),
         ])
         .unwrap();
         assert_eq!(standard.standard_webhook_keys().unwrap().0.len(), 24);
