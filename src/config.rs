@@ -3,6 +3,12 @@
 //! A `.env` file in the working directory is loaded first when present; variables already set in
 //! the environment win. Every value is checked here, so a bad setting stops the process at
 //! startup with one clear line instead of failing later.
+//!
+//! Each setting is declared once, in the `settings!` block below: its field, its type, its
+//! default and what it means. The [`Config`] field, the [`SETTINGS`] table `--help` prints, and
+//! (through a test) the README's configuration table all come from that one line. A default is
+//! written as the text an operator would set, and an absent variable is read as if it had that
+//! text, through the same parser as the environment: the documented default is the real one.
 
 use std::fmt;
 use std::time::Duration;
@@ -13,117 +19,120 @@ use tracing::level_filters::LevelFilter;
 use crate::signing::standard;
 use crate::storage::DatabaseUrl;
 
-/// The service's settings. Field names are the environment variables, upper-cased.
-#[derive(Debug, Deserialize)]
-pub struct Config {
-    /// `WEBHOOK_SECRET`: the HMAC-SHA256 key senders sign `X-Signature` with. Required.
-    #[serde(deserialize_with = "required_secret")]
-    pub webhook_secret: Secret,
-    /// `WEBHOOK_SECRET_PREVIOUS`: during a rotation, the old key, still accepted.
-    #[serde(default)]
-    pub webhook_secret_previous: Option<Secret>,
-    /// `STANDARD_WEBHOOK_SECRET`: a `whsec_` secret; when set, Standard Webhooks signatures
-    /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`) are accepted too.
-    #[serde(default)]
-    pub standard_webhook_secret: Option<Secret>,
-    /// `STANDARD_WEBHOOK_SECRET_PREVIOUS`: the old `whsec_` secret during a rotation.
-    #[serde(default)]
-    pub standard_webhook_secret_previous: Option<Secret>,
-    /// `SIGNATURE_TOLERANCE_SECS`: how far a signed timestamp may be from now.
-    #[serde(default = "defaults::signature_tolerance_secs")]
-    pub signature_tolerance_secs: u64,
-    /// `X_SIGNATURE_TIMESTAMP`: replay protection for `X-Signature` senders.
-    #[serde(default)]
-    pub x_signature_timestamp: TimestampMode,
-    /// `API_TOKEN`: when set, reads require `Authorization: Bearer <token>`.
-    #[serde(default)]
-    pub api_token: Option<Secret>,
-    /// `METRICS_REQUIRE_TOKEN`: also require the token for `/metrics`.
-    #[serde(default)]
-    pub metrics_require_token: bool,
-    /// `CLIENT_TIMEOUT_SECS`: time allowed for a request's headers, and then for its body.
-    #[serde(default = "defaults::client_timeout_secs")]
-    pub client_timeout_secs: u64,
-    /// `DATABASE_URL`: where messages are stored.
-    #[serde(default = "defaults::database_url")]
-    pub database_url: DatabaseUrl,
-    /// `LOG_LEVEL`: DEBUG, INFO, WARNING (or WARN) or ERROR, any case.
-    #[serde(default)]
-    pub log_level: LogLevel,
-    /// `HOST`: the address to listen on.
-    #[serde(default = "defaults::host")]
-    pub host: String,
-    /// `PORT`: the TCP port to listen on; 0 picks a free one.
-    #[serde(default = "defaults::port")]
-    pub port: u16,
-    /// `WORKERS`: HTTP worker threads.
-    #[serde(default = "defaults::cpus")]
-    pub workers: usize,
-    /// `READERS`: reader threads, each with its own read-only connection.
-    #[serde(default = "defaults::cpus")]
-    pub readers: usize,
-    /// `STORE_QUEUE_CAPACITY`: messages waiting for the writer before ingest answers 503.
-    #[serde(default = "defaults::store_queue_capacity")]
-    pub store_queue_capacity: usize,
-    /// `STORE_MAX_BATCH`: the most messages the writer commits in one transaction.
-    #[serde(default = "defaults::store_max_batch")]
-    pub store_max_batch: usize,
-    /// `MAX_BODY_BYTES`: the largest accepted webhook body.
-    #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: usize,
-    /// `SHUTDOWN_TIMEOUT_SECS`: how long a stop waits for in-flight requests.
-    #[serde(default = "defaults::shutdown_timeout_secs")]
-    pub shutdown_timeout_secs: u64,
-    /// `HEALTH_PROBE_INTERVAL_MS`: how often readiness re-checks the database.
-    #[serde(default = "defaults::health_probe_interval_ms")]
-    pub health_probe_interval_ms: u64,
-    /// `RETENTION_DAYS`: when set, messages whose `ts` is older are deleted in the background.
-    #[serde(default)]
-    pub retention_days: Option<u32>,
-    /// `RETENTION_INTERVAL_SECS`: how often the retention sweep starts.
-    #[serde(default = "defaults::retention_interval_secs")]
-    pub retention_interval_secs: u64,
+/// Declares every setting once, as `field: Type = default, "meaning";`, after the struct that
+/// holds them. Generates that struct, with one public field per setting after the struct's own
+/// fields, and [`SETTINGS`], the table `--help` prints and a test holds the README to. The
+/// variable is the field's name upper-cased, which is how envy reads it.
+macro_rules! settings {
+    (
+        $(#[$struct_attribute:meta])*
+        pub struct $name:ident {
+            $($(#[$own_attribute:meta])* $own:ident: $own_type:ty,)*
+        }
+        $(
+            $(#[$attribute:meta])*
+            $field:ident: $type:ty = $default:expr, $meaning:literal;
+        )*
+    ) => {
+        $(#[$struct_attribute])*
+        pub struct $name {
+            $($(#[$own_attribute])* $own: $own_type,)*
+            $(
+                #[doc = $meaning]
+                $(#[$attribute])*
+                pub $field: $type,
+            )*
+        }
+
+        /// Every setting [`Config`] reads, in the order `--help` and the README list them.
+        pub const SETTINGS: &[Setting] = {
+            use WhenAbsent::*;
+            &[$(
+                Setting {
+                    name: {
+                        const FIELD: &str = stringify!($field);
+                        const NAME: [u8; FIELD.len()] = ascii_upper_case(FIELD);
+                        match std::str::from_utf8(&NAME) {
+                            Ok(name) => name,
+                            Err(_) => panic!("field names are ASCII"),
+                        }
+                    },
+                    default: WhenAbsent::shown(&$default),
+                    meaning: $meaning,
+                    when_absent: $default,
+                },
+            )*]
+        };
+    };
 }
 
-mod defaults {
-    use super::DatabaseUrl;
+settings! {
+    /// The service's settings, each read from the environment variable named like its field,
+    /// upper-cased. Built only by [`Config::from_vars`] and [`Config::from_env`], which validate
+    /// it.
+    #[derive(Debug, Deserialize)]
+    pub struct Config {
+        /// The Standard Webhooks keys, decoded once while validating.
+        #[serde(skip)]
+        standard_keys: Option<StandardKeys>,
+    }
 
-    pub fn database_url() -> DatabaseUrl {
-        DatabaseUrl::parse("sqlite:///./data/app.db").expect("the default URL is valid")
-    }
-    pub fn host() -> String {
-        "0.0.0.0".to_owned()
-    }
-    pub fn port() -> u16 {
-        8000
-    }
-    pub fn cpus() -> usize {
-        std::thread::available_parallelism().map_or(1, usize::from)
-    }
-    pub fn store_queue_capacity() -> usize {
-        8192
-    }
-    pub fn store_max_batch() -> usize {
-        1024
-    }
-    pub fn max_body_bytes() -> usize {
-        64 * 1024
-    }
-    pub fn shutdown_timeout_secs() -> u64 {
-        20
-    }
-    pub fn health_probe_interval_ms() -> u64 {
-        500
-    }
-    pub fn signature_tolerance_secs() -> u64 {
-        300
-    }
-    pub fn retention_interval_secs() -> u64 {
-        60
-    }
-    pub fn client_timeout_secs() -> u64 {
-        10
-    }
+    #[serde(deserialize_with = "required_secret")]
+    webhook_secret: Secret = Required,
+        "HMAC-SHA256 key senders sign `X-Signature` with; non-empty; never logged";
+    database_url: DatabaseUrl = Text("sqlite:///./data/app.db"),
+        "`sqlite:///relative/path` or `sqlite:////absolute/path`; the folder is created when \
+        missing";
+    log_level: LogLevel = Text("INFO"),
+        "`DEBUG`, `INFO`, `WARNING` (or `WARN`), `ERROR`, any case";
+    host: String = Text("0.0.0.0"),
+        "listen address";
+    port: u16 = Text("8000"),
+        "listen port (`0` picks a free one and logs it)";
+    workers: usize = Computed("(number of CPUs)", number_of_cpus),
+        "HTTP worker threads";
+    readers: usize = Computed("(number of CPUs)", number_of_cpus),
+        "reader threads (one read-only connection each)";
+    store_queue_capacity: usize = Text("8192"),
+        "messages waiting for the writer before ingest answers 503";
+    store_max_batch: usize = Text("1024"),
+        "most messages committed in one transaction";
+    max_body_bytes: usize = Text("65536"),
+        "largest accepted webhook body";
+    shutdown_timeout_secs: u64 = Text("20"),
+        "how long a stop waits for in-flight requests";
+    health_probe_interval_ms: u64 = Text("500"),
+        "how often readiness re-checks that the database takes writes";
+    client_timeout_secs: u64 = Text("10"),
+        "time allowed for a request's headers, and then for its body (`408` after)";
+    webhook_secret_previous: Option<Secret> = Unset,
+        "during a secret rotation, the old secret, still accepted";
+    standard_webhook_secret: Option<Secret> = Unset,
+        "a `whsec_…` secret; when set, Standard Webhooks signatures are accepted beside \
+        `X-Signature`";
+    standard_webhook_secret_previous: Option<Secret> = Unset,
+        "the old `whsec_…` secret during a rotation";
+    signature_tolerance_secs: u64 = Text("300"),
+        "how far a signed timestamp may be from now, either way";
+    x_signature_timestamp: TimestampMode = Text("off"),
+        "`off`, `optional` or `required`: replay protection for `X-Signature` senders";
+    retention_days: Option<u32> = Unset,
+        "when set, messages whose `ts` is older than this many days are deleted in the \
+        background";
+    retention_interval_secs: u64 = Text("60"),
+        "how often the retention sweep starts";
+    api_token: Option<Secret> = Unset,
+        "when set, `/messages`, `/messages/export` and `/stats` require \
+        `Authorization: Bearer <token>`; unset logs a warning";
+    metrics_require_token: bool = Text("false"),
+        "also require the token for `/metrics`";
+}
+
+/// The default of `WORKERS` and `READERS`.
+fn number_of_cpus() -> String {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .to_string()
 }
 
 /// A configuration problem, worded for the operator.
@@ -157,24 +166,7 @@ impl Config {
                 *secret = None;
             }
         }
-        for (name, secret) in [
-            ("STANDARD_WEBHOOK_SECRET", &self.standard_webhook_secret),
-            (
-                "STANDARD_WEBHOOK_SECRET_PREVIOUS",
-                &self.standard_webhook_secret_previous,
-            ),
-        ] {
-            if let Some(secret) = secret {
-                standard::decode_secret(&secret.0)
-                    .map_err(|e| ConfigError(format!("{name} {e}")))?;
-            }
-        }
-        if self.standard_webhook_secret_previous.is_some() && self.standard_webhook_secret.is_none()
-        {
-            return Err(ConfigError(
-                "STANDARD_WEBHOOK_SECRET_PREVIOUS needs STANDARD_WEBHOOK_SECRET".to_owned(),
-            ));
-        }
+        self.standard_keys = self.decode_standard_keys()?;
         let at_least_one = [
             ("WORKERS", self.workers),
             ("READERS", self.readers),
@@ -203,16 +195,35 @@ impl Config {
         Ok(self)
     }
 
-    /// The key bytes of the Standard Webhooks secrets, when that scheme is enabled.
-    pub fn standard_webhook_keys(&self) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-        let decode = |secret: &Secret| {
-            standard::decode_secret(&secret.0).expect("checked when the configuration was read")
+    /// The Standard Webhooks keys, when both secrets that are set decode; an error names the
+    /// variable at fault.
+    fn decode_standard_keys(&self) -> Result<Option<StandardKeys>, ConfigError> {
+        let decode = |name: &str, secret: &Option<Secret>| {
+            secret
+                .as_ref()
+                .map(|secret| standard::decode_secret(&secret.0))
+                .transpose()
+                .map_err(|e| ConfigError(format!("{name} {e}")))
         };
-        let current = decode(self.standard_webhook_secret.as_ref()?);
-        Some((
-            current,
-            self.standard_webhook_secret_previous.as_ref().map(decode),
-        ))
+        let current = decode("STANDARD_WEBHOOK_SECRET", &self.standard_webhook_secret)?;
+        let previous = decode(
+            "STANDARD_WEBHOOK_SECRET_PREVIOUS",
+            &self.standard_webhook_secret_previous,
+        )?;
+        match current {
+            Some(current) => Ok(Some(StandardKeys { current, previous })),
+            None if previous.is_some() => Err(ConfigError(
+                "STANDARD_WEBHOOK_SECRET_PREVIOUS needs STANDARD_WEBHOOK_SECRET".to_owned(),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The key bytes of the Standard Webhooks secrets (the current one, then the previous one
+    /// during a rotation), when that scheme is enabled.
+    pub fn standard_webhook_keys(&self) -> Option<(&[u8], Option<&[u8]>)> {
+        let keys = self.standard_keys.as_ref()?;
+        Some((&keys.current, keys.previous.as_deref()))
     }
 
     pub fn client_timeout(&self) -> Duration {
@@ -254,9 +265,23 @@ fn load_dot_env() -> Result<(), ConfigError> {
     }
 }
 
+/// Reads `T` from the variables, where every absent setting that has a default reads as if its
+/// variable were set to that default, so a default goes through the same parser as a value from
+/// the environment.
 fn deserialize<T: serde::de::DeserializeOwned>(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, ConfigError> {
+    let mut vars: Vec<(String, String)> = vars.into_iter().collect();
+    for setting in SETTINGS {
+        // envy matches a variable to a field by its lower-cased name: so does this.
+        let name = setting.name.to_lowercase();
+        if vars.iter().any(|(given, _)| given.to_lowercase() == name) {
+            continue;
+        }
+        if let Some(value) = setting.when_absent.value() {
+            vars.push((setting.name.to_owned(), value));
+        }
+    }
     envy::from_iter(vars).map_err(|e| match e {
         envy::Error::MissingValue(field) => {
             ConfigError(format!("{} is required", field.to_uppercase()))
@@ -282,11 +307,10 @@ fn required_secret<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<
 }
 
 /// The part of the configuration the `healthcheck` command needs: where the service listens.
+/// Read like [`Config`], with the same defaults.
 #[derive(Debug, Deserialize)]
 pub struct ServiceAddress {
-    #[serde(default = "defaults::host")]
     pub host: String,
-    #[serde(default = "defaults::port")]
     pub port: u16,
 }
 
@@ -305,10 +329,10 @@ impl ServiceAddress {
     }
 }
 
-/// The part of the configuration the `export` and `import` commands need.
+/// The part of the configuration the `export` and `import` commands need. Read like
+/// [`Config`], with the same default.
 #[derive(Debug, Deserialize)]
 pub struct DatabaseLocation {
-    #[serde(default = "defaults::database_url")]
     pub database_url: DatabaseUrl,
 }
 
@@ -318,7 +342,7 @@ impl DatabaseLocation {
     }
 }
 
-/// The part of the configuration the `sign` command needs.
+/// The part of the configuration the `sign` command needs. Read like [`Config`].
 #[derive(Debug, Deserialize)]
 pub struct SigningSecret {
     #[serde(deserialize_with = "required_secret")]
@@ -331,127 +355,65 @@ impl SigningSecret {
     }
 }
 
-/// A documented setting: the environment variable, its default, and what it means. The README's
-/// configuration table and `--help` list exactly these.
+/// A documented setting: the environment variable, its default, and what it means. `--help`
+/// lists exactly these, and a test holds the README's configuration table to them.
 pub struct Setting {
+    /// The environment variable.
     pub name: &'static str,
+    /// The default as documented: the value itself, or a note in parentheses such as
+    /// `(required)`, `(unset)` or `(number of CPUs)`.
     pub default: &'static str,
+    /// What the setting means, in Markdown (`--help` shows it without the backticks).
     pub meaning: &'static str,
+    /// What the setting is when its variable is absent.
+    pub when_absent: WhenAbsent,
 }
 
-/// Every setting [`Config`] reads.
-pub const SETTINGS: &[Setting] = &[
-    Setting {
-        name: "WEBHOOK_SECRET",
-        default: "(required)",
-        meaning: "HMAC-SHA256 key senders sign X-Signature with; never logged",
-    },
-    Setting {
-        name: "DATABASE_URL",
-        default: "sqlite:///./data/app.db",
-        meaning: "sqlite:///relative/path or sqlite:////absolute/path",
-    },
-    Setting {
-        name: "LOG_LEVEL",
-        default: "INFO",
-        meaning: "DEBUG, INFO, WARNING (or WARN), ERROR, any case",
-    },
-    Setting {
-        name: "HOST",
-        default: "0.0.0.0",
-        meaning: "listen address",
-    },
-    Setting {
-        name: "PORT",
-        default: "8000",
-        meaning: "listen port (0 picks a free one and logs it)",
-    },
-    Setting {
-        name: "WORKERS",
-        default: "(number of CPUs)",
-        meaning: "HTTP worker threads",
-    },
-    Setting {
-        name: "READERS",
-        default: "(number of CPUs)",
-        meaning: "reader threads, one read-only connection each",
-    },
-    Setting {
-        name: "STORE_QUEUE_CAPACITY",
-        default: "8192",
-        meaning: "messages waiting for the writer before ingest answers 503",
-    },
-    Setting {
-        name: "STORE_MAX_BATCH",
-        default: "1024",
-        meaning: "most messages committed in one transaction",
-    },
-    Setting {
-        name: "MAX_BODY_BYTES",
-        default: "65536",
-        meaning: "largest accepted webhook body",
-    },
-    Setting {
-        name: "SHUTDOWN_TIMEOUT_SECS",
-        default: "20",
-        meaning: "how long a stop waits for in-flight requests",
-    },
-    Setting {
-        name: "HEALTH_PROBE_INTERVAL_MS",
-        default: "500",
-        meaning: "how often readiness re-checks that the database takes writes",
-    },
-    Setting {
-        name: "CLIENT_TIMEOUT_SECS",
-        default: "10",
-        meaning: "time allowed for a request's headers, and then for its body",
-    },
-    Setting {
-        name: "WEBHOOK_SECRET_PREVIOUS",
-        default: "(unset)",
-        meaning: "during a rotation, the old secret, still accepted",
-    },
-    Setting {
-        name: "STANDARD_WEBHOOK_SECRET",
-        default: "(unset)",
-        meaning: "a whsec_ secret; when set, Standard Webhooks signatures are accepted too",
-    },
-    Setting {
-        name: "STANDARD_WEBHOOK_SECRET_PREVIOUS",
-        default: "(unset)",
-        meaning: "the old whsec_ secret during a rotation",
-    },
-    Setting {
-        name: "SIGNATURE_TOLERANCE_SECS",
-        default: "300",
-        meaning: "how far a signed timestamp may be from now, either way",
-    },
-    Setting {
-        name: "X_SIGNATURE_TIMESTAMP",
-        default: "off",
-        meaning: "off, optional or required: replay protection for X-Signature senders",
-    },
-    Setting {
-        name: "RETENTION_DAYS",
-        default: "(unset)",
-        meaning: "when set, messages whose ts is older than this many days are deleted in the background",
-    },
-    Setting {
-        name: "RETENTION_INTERVAL_SECS",
-        default: "60",
-        meaning: "how often the retention sweep starts",
-    },
-    Setting {
-        name: "API_TOKEN",
-        default: "(unset)",
-        meaning: "when set, reads require Authorization: Bearer <token>",
-    },
-    Setting {
-        name: "METRICS_REQUIRE_TOKEN",
-        default: "false",
-        meaning: "also require the token for /metrics",
-    },
-];
+/// What a setting is when its variable is absent.
+#[derive(Clone, Copy, Debug)]
+pub enum WhenAbsent {
+    /// Nothing: the configuration is refused.
+    Required,
+    /// `None`.
+    Unset,
+    /// This text, read exactly as if the variable had been set to it.
+    Text(&'static str),
+    /// The text the function returns at startup, documented by the note.
+    Computed(&'static str, fn() -> String),
+}
+
+impl WhenAbsent {
+    /// The default as documented: the text itself, or a note in parentheses.
+    const fn shown(&self) -> &'static str {
+        match self {
+            Self::Required => "(required)",
+            Self::Unset => "(unset)",
+            Self::Text(text) => text,
+            Self::Computed(note, _) => note,
+        }
+    }
+
+    /// The text the variable reads as when absent, if any.
+    fn value(&self) -> Option<String> {
+        match self {
+            Self::Required | Self::Unset => None,
+            Self::Text(text) => Some((*text).to_owned()),
+            Self::Computed(_, value) => Some(value()),
+        }
+    }
+}
+
+/// `name` with its ASCII letters upper-cased, as an array of `N` bytes, `N` being its length.
+const fn ascii_upper_case<const N: usize>(name: &str) -> [u8; N] {
+    let bytes = name.as_bytes();
+    let mut upper = [0; N];
+    let mut i = 0;
+    while i < N {
+        upper[i] = bytes[i].to_ascii_uppercase();
+        i += 1;
+    }
+    upper
+}
 
 /// The settings as a plain-text table, for `--help`.
 pub fn settings_help() -> String {
@@ -462,10 +424,24 @@ pub fn settings_help() -> String {
     for setting in SETTINGS {
         text.push_str(&format!(
             "  {:width$}  {}  [default: {}]\n",
-            setting.name, setting.meaning, setting.default
+            setting.name,
+            setting.meaning.replace('`', ""),
+            setting.default
         ));
     }
     text
+}
+
+/// The decoded Standard Webhooks keys. Its `Debug` output never shows them.
+struct StandardKeys {
+    current: Vec<u8>,
+    previous: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for StandardKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StandardKeys([redacted])")
+    }
 }
 
 /// A secret value (signing key, token). Its `Debug` output never shows it.
@@ -539,6 +515,8 @@ impl<'de> Deserialize<'de> for LogLevel {
 mod tests {
     use super::*;
 
+    const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(
             pairs
@@ -579,12 +557,19 @@ mod tests {
             ("WEBHOOK_SECRET", "hunter2"),
             ("WEBHOOK_SECRET_PREVIOUS", "hunter1"),
             ("API_TOKEN", "tok3n"),
+            ("STANDARD_WEBHOOK_SECRET", STANDARD_SECRET),
         ])
         .unwrap();
         let debug = format!("{config:?}");
-        for secret in ["hunter2", "hunter1", "tok3n"] {
+        for secret in ["hunter2", "hunter1", "tok3n", STANDARD_SECRET] {
             assert!(!debug.contains(secret), "{secret} leaked");
         }
+        let key = standard::decode_secret(STANDARD_SECRET).unwrap();
+        let key = format!("{key:?}");
+        assert!(
+            !debug.contains(&key[1..key.len() - 1]),
+            "the decoded key leaked"
+        );
     }
 
     #[test]
@@ -608,10 +593,7 @@ mod tests {
         );
         let standard = config(&[
             ("WEBHOOK_SECRET", "s"),
-            (
-                "STANDARD_WEBHOOK_SECRET",
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            ),
+            ("STANDARD_WEBHOOK_SECRET", STANDARD_SECRET),
         ])
         .unwrap();
         assert_eq!(standard.standard_webhook_keys().unwrap().0.len(), 24);
@@ -639,8 +621,11 @@ mod tests {
     #[test]
     fn every_documented_default_is_the_real_default() {
         let baseline = format!("{:?}", config(&[("WEBHOOK_SECRET", "s")]).unwrap());
-        for setting in SETTINGS.iter().filter(|s| !s.default.starts_with('(')) {
-            let explicit = config(&[("WEBHOOK_SECRET", "s"), (setting.name, setting.default)]);
+        for setting in SETTINGS {
+            let WhenAbsent::Text(default) = setting.when_absent else {
+                continue;
+            };
+            let explicit = config(&[("WEBHOOK_SECRET", "s"), (setting.name, default)]);
             assert_eq!(
                 format!("{:?}", explicit.unwrap()),
                 baseline,
@@ -651,16 +636,42 @@ mod tests {
         }
     }
 
+    /// A setting's row in the README's configuration table: a default value is code, a note in
+    /// parentheses is not.
+    fn readme_row(setting: &Setting) -> String {
+        let default = match setting.when_absent {
+            WhenAbsent::Text(value) => format!("`{value}`"),
+            _ => setting.default.to_owned(),
+        };
+        format!("| `{}` | {default} | {} |", setting.name, setting.meaning)
+    }
+
     #[test]
     fn the_readme_documents_every_setting() {
         let readme = include_str!("../README.md");
         for setting in SETTINGS {
+            let row = readme_row(setting);
             assert!(
-                readme.contains(&format!("| `{}` |", setting.name)),
-                "README's configuration table lacks {}",
+                readme.lines().any(|line| line == row),
+                "README's configuration table lacks this row for {}:\n{row}",
                 setting.name
             );
         }
+        let rows: Vec<String> = SETTINGS.iter().map(readme_row).collect();
+        let table = format!(
+            "| variable | default | meaning |\n|---|---|---|\n{}\n\n",
+            rows.join("\n")
+        );
+        assert!(
+            readme.contains(&table),
+            "README's configuration table has other rows or another order; it should read:\n{table}"
+        );
+    }
+
+    #[test]
+    fn a_variable_set_in_any_case_wins_over_the_default() {
+        let config = config(&[("WEBHOOK_SECRET", "s"), ("port", "9000")]).unwrap();
+        assert_eq!(config.port, 9000);
     }
 
     #[test]

@@ -9,13 +9,22 @@
 #[path = "api/helpers.rs"]
 mod helpers;
 
+#[allow(
+    dead_code,
+    reason = "only the verifier is used here; the fuzz target runs the checks"
+)]
+#[path = "../fuzz/checks/request_body.rs"]
+mod checks;
+
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 use webhook_processor::domain::message::MAX_TEXT_CHARS;
 use webhook_processor::domain::timestamp::format_micros;
 use webhook_processor::domain::{FieldError, MessageQuery, NewMessage, Timestamp};
-use webhook_processor::signing::{KeyRing, decode_hex_signature as decode_signature, encode_hex};
+use webhook_processor::signing::decode_hex_signature as decode_signature;
+
+use checks::verifier;
 
 /// Cases for the pure functions; the HTTP properties run fewer.
 fn cases(default: u32) -> ProptestConfig {
@@ -333,23 +342,6 @@ fn cursors() -> webhook_processor::signing::cursor::CursorCodec {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The keyed HMAC as the `X-Signature` check uses it.
-struct Verifier(KeyRing);
-
-impl Verifier {
-    fn sign(&self, body: &[u8]) -> String {
-        encode_hex(&self.0.sign(&[body]))
-    }
-
-    fn verify(&self, body: &[u8], tag: &[u8; 32]) -> bool {
-        self.0.verify(&[body], tag).is_some()
-    }
-}
-
-fn verifier(secret: &str) -> Verifier {
-    Verifier(KeyRing::new(secret.as_bytes(), None))
 }
 
 proptest! {

@@ -4,7 +4,8 @@
 //! contract's shape. Any panic, here or in the code under test, is a finding.
 //!
 //! Shared by the fuzz target (`fuzz/fuzz_targets/request_body.rs`) and the regression tests
-//! (`tests/fuzz_regressions.rs`), so a crash found by the fuzzer is replayed by `cargo test`.
+//! (`tests/fuzz_regressions.rs`), so a crash found by the fuzzer is replayed by `cargo test`;
+//! the property tests (`tests/properties.rs`) sign and verify with its [`Verifier`].
 
 use serde_json::Value;
 use webhook_processor::domain::message::MAX_TEXT_CHARS;
@@ -28,20 +29,23 @@ const FIELDS: &[&str] = &["message_id", "from", "to", "ts", "text"];
 pub const SECRET: &str = "fuzz-secret";
 
 /// The keyed HMAC as the `X-Signature` check uses it.
-struct Verifier(KeyRing);
+pub struct Verifier(KeyRing);
 
 impl Verifier {
-    fn sign(&self, body: &[u8]) -> String {
+    /// The `X-Signature` of `body`: 64 lower-case hex digits.
+    pub fn sign(&self, body: &[u8]) -> String {
         encode_hex(&self.0.sign(&[body]))
     }
 
-    fn verify(&self, body: &[u8], tag: &[u8; 32]) -> bool {
+    /// Whether `tag` is the HMAC of `body`.
+    pub fn verify(&self, body: &[u8], tag: &[u8; 32]) -> bool {
         self.0.verify(&[body], tag).is_some()
     }
 }
 
-fn verifier() -> Verifier {
-    Verifier(KeyRing::new(SECRET.as_bytes(), None))
+/// The verifier for `secret`.
+pub fn verifier(secret: &str) -> Verifier {
+    Verifier(KeyRing::new(secret.as_bytes(), None))
 }
 
 fn is_e164(value: &str) -> bool {
@@ -70,7 +74,7 @@ fn check_signature_header(data: &[u8]) {
 /// The first 64 bytes taken as a signature header for the rest: it verifies only when it is
 /// the rest's own signature; and every body verifies with its own signature.
 fn check_signature_of(data: &[u8]) {
-    let verifier = verifier();
+    let verifier = verifier(SECRET);
     let (header, body) = data.split_at(data.len().min(64));
     let own = decode_signature(verifier.sign(body).as_bytes()).expect("sign() writes 64 hex");
     assert!(

@@ -5,7 +5,7 @@ use actix_web::web::{Data, Json, Query};
 use actix_web::{HttpRequest, HttpResponse, get};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::auth::ReadAccess;
 use crate::actors::ReaderPool;
@@ -75,6 +75,29 @@ pub struct PageParams {
     cursor: Option<String>,
 }
 
+/// The failures every read can answer, as the OpenAPI document lists them beside each read's
+/// own responses.
+#[derive(IntoResponses)]
+#[allow(
+    dead_code,
+    reason = "only describes the responses; ApiError renders them"
+)]
+pub enum ReadFailures {
+    /// `API_TOKEN` is set and the bearer token is missing or wrong
+    #[response(
+        status = 401,
+        headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+        example = json!({"detail": "missing or invalid bearer token"})
+    )]
+    Unauthorized(ErrorBody),
+    /// The database is unavailable
+    #[response(
+        status = 503,
+        headers(("Retry-After" = String, description = "Seconds to wait: `1`"))
+    )]
+    Unavailable(ErrorBody),
+}
+
 /// Rows per read while streaming an export.
 const EXPORT_SLICE: usize = 1000;
 
@@ -89,14 +112,9 @@ const EXPORT_SLICE: usize = 1000;
     security(("api_token" = [])),
     responses(
         (status = 200, description = "One page", body = MessagesPage),
-        (status = 401, description = "`API_TOKEN` is set and the bearer token is missing or \
-            wrong", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!({"detail": "missing or invalid bearer token"})),
         (status = 422, description = "A parameter is malformed or out of range; `loc` is \
             `[\"query\", name]`", body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait: `1`"))),
+        ReadFailures,
     )
 )]
 #[get("/messages")]
@@ -134,14 +152,9 @@ pub async fn list(
     responses(
         (status = 200, description = "Every matching message, one JSON object per line",
             content_type = "application/x-ndjson", body = Message),
-        (status = 401, description = "`API_TOKEN` is set and the bearer token is missing or \
-            wrong", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!({"detail": "missing or invalid bearer token"})),
         (status = 422, description = "A filter is malformed; `loc` is `[\"query\", name]`",
             body = ValidationErrorBody),
-        (status = 503, description = "The database is unavailable", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait: `1`"))),
+        ReadFailures,
     )
 )]
 #[get("/messages/export")]
@@ -211,12 +224,7 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The aggregates", body = Stats),
-        (status = 401, description = "`API_TOKEN` is set and the bearer token is missing or \
-            wrong", body = ErrorBody,
-            headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-            example = json!({"detail": "missing or invalid bearer token"})),
-        (status = 503, description = "The database is unavailable", body = ErrorBody,
-            headers(("Retry-After" = String, description = "Seconds to wait: `1`"))),
+        ReadFailures,
     )
 )]
 #[get("/stats")]

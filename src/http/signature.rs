@@ -132,7 +132,7 @@ impl WebhookVerifier {
             x_timestamp: config.x_signature_timestamp,
             standard: config
                 .standard_webhook_keys()
-                .map(|(current, previous)| KeyRing::new(&current, previous.as_deref())),
+                .map(|(current, previous)| KeyRing::new(current, previous)),
             tolerance_secs: config.signature_tolerance_secs,
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.client_timeout(),

@@ -1,6 +1,7 @@
 //! Runs the compiled `webhook-processor` binary as a child process, for what only a real
 //! process shows: startup failures, signals, logs.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -14,15 +15,73 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_webhook-processor");
 /// A `Command` for the binary with a clean environment, run in `dir` (so no `.env` from the
 /// repository is read).
 pub fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BINARY);
+    prefixed_command(&[], dir, vars.iter().copied())
+}
+
+/// Like [`command`], run through `prefix` when it is not empty: a program and its arguments
+/// that end by running the binary, such as `setpriv` switching to another user. Exactly `vars`
+/// make up the environment; there is no input, and the output is piped.
+pub fn prefixed_command<K, V>(
+    prefix: &[&str],
+    dir: &Path,
+    vars: impl IntoIterator<Item = (K, V)>,
+) -> Command
+where
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
+    let mut command = match prefix.split_first() {
+        Some((program, arguments)) => {
+            let mut command = Command::new(program);
+            command.args(arguments).arg(BINARY);
+            command
+        }
+        None => Command::new(BINARY),
+    };
     command
         .current_dir(dir)
         .env_clear()
-        .envs(vars.iter().copied())
+        .envs(vars)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
+}
+
+/// The `setpriv` arguments that run a command as `nobody`, when this process may do that.
+pub fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
+    let prefix = vec![
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--",
+    ];
+    let probe = Command::new(prefix[0])
+        .args(&prefix[1..])
+        .arg("true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match probe {
+        Ok(status) if status.success() => Ok(prefix),
+        Ok(status) => Err(format!("setpriv cannot switch to nobody ({status})")),
+        Err(error) => Err(format!("setpriv is not available ({error})")),
+    }
+}
+
+/// The service on 127.0.0.1 with a free port and `dir/data/app.db`, plus `extra`, run through
+/// `prefix` as [`prefixed_command`] does; and the database's path.
+pub fn service_command(prefix: &[&str], dir: &Path, extra: &[(&str, &str)]) -> (Command, PathBuf) {
+    let db_path = dir.join("data/app.db");
+    let url = format!("sqlite:///{}", db_path.display());
+    let mut vars = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ];
+    vars.extend_from_slice(extra);
+    (prefixed_command(prefix, dir, vars), db_path)
 }
 
 /// Reports that a test cannot run on this machine (it needs root, to mount a filesystem or to
@@ -54,15 +113,8 @@ impl RunningBinary {
     /// Like [`RunningBinary::start`], with exactly the given variables besides the address and
     /// the database.
     pub fn start_with(dir: &Path, extra: &[(&str, &str)]) -> Self {
-        let db_path = dir.join("data/app.db");
-        let url = format!("sqlite:///{}", db_path.display());
-        let mut vars = vec![
-            ("DATABASE_URL", url.as_str()),
-            ("HOST", "127.0.0.1"),
-            ("PORT", "0"),
-        ];
-        vars.extend_from_slice(extra);
-        Self::spawn(command(dir, &vars), db_path).expect("the service starts")
+        let (command, db_path) = service_command(&[], dir, extra);
+        Self::spawn(command, db_path).expect("the service starts")
     }
 
     /// Spawns `command` (the binary, or something that becomes it) and waits until the service

@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::binary::BINARY;
+use crate::binary::{prefixed_command, unprivileged_prefix};
 use crate::helpers::{message, sign_with};
 
 const SECRET: &str = "container-secret";
@@ -55,7 +55,7 @@ fn configmap_environment(configmap: &str) -> BTreeMap<String, String> {
 
 /// The `setpriv` prefix that runs a command as `nobody`; empty when this process is not root
 /// (it is then unprivileged already); `Err` when root cannot drop privileges here.
-fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
+fn image_user_prefix() -> Result<Vec<&'static str>, String> {
     let uid = Command::new("id")
         .arg("-u")
         .output()
@@ -63,22 +63,7 @@ fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Ok(Vec::new());
     }
-    let prefix = vec![
-        "setpriv",
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        "--",
-    ];
-    match Command::new(prefix[0])
-        .args(&prefix[1..])
-        .arg("true")
-        .status()
-    {
-        Ok(status) if status.success() => Ok(prefix),
-        Ok(status) => Err(format!("setpriv cannot switch to nobody ({status})")),
-        Err(error) => Err(format!("setpriv is not available ({error})")),
-    }
+    unprivileged_prefix()
 }
 
 fn free_port() -> u16 {
@@ -89,20 +74,8 @@ fn free_port() -> u16 {
 }
 
 fn command(prefix: &[&str], dir: &Path, env: &BTreeMap<String, String>, args: &[&str]) -> Command {
-    let mut command = match prefix.split_first() {
-        Some((program, rest)) => {
-            let mut command = Command::new(program);
-            command.args(rest).arg(BINARY);
-            command
-        }
-        None => Command::new(BINARY),
-    };
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null());
+    let mut command = prefixed_command(prefix, dir, env);
+    command.args(args);
     command
 }
 
@@ -113,7 +86,7 @@ async fn status_of(client: &reqwest::Client, url: &str) -> Option<u16> {
 
 #[actix_web::test]
 async fn the_binary_runs_as_the_image_runs_it_unprivileged_with_absolute_paths() {
-    let prefix = match unprivileged_prefix() {
+    let prefix = match image_user_prefix() {
         Ok(prefix) => prefix,
         Err(why) => {
             crate::binary::skip(
@@ -174,8 +147,6 @@ async fn the_binary_runs_as_the_image_runs_it_unprivileged_with_absolute_paths()
 
     // Act: start it as the image does, and probe it as Kubernetes does.
     let mut service = command(&prefix, root, &env, &["serve"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("the service starts");
     let log = Arc::new(Mutex::new(Vec::new()));

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
-use crate::binary::{BINARY, RunningBinary};
+pub use crate::binary::unprivileged_prefix;
+use crate::binary::{RunningBinary, service_command};
 use crate::helpers::{message, sign_with};
 
 /// The signing secret every fault test runs the service with.
@@ -42,49 +43,12 @@ pub fn start(dir: &Path, extra: &[(&str, &str)]) -> RunningBinary {
     RunningBinary::start(dir, SECRET, &settings(extra))
 }
 
-/// The `setpriv` arguments that run a command as `nobody`, when this process may do that.
-pub fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
-    let prefix = vec![
-        "setpriv",
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-    ];
-    let probe = Command::new(prefix[0])
-        .args(&prefix[1..])
-        .arg("true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    match probe {
-        Ok(status) if status.success() => Ok(prefix),
-        Ok(status) => Err(format!("setpriv cannot switch to nobody ({status})")),
-        Err(error) => Err(format!("setpriv is not available ({error})")),
-    }
-}
-
-/// The binary as `nobody` (through `prefix`) on `dir/data/app.db`, with the fault settings.
-fn unprivileged_command(prefix: &[&str], dir: &Path, extra: &[(&str, &str)]) -> Command {
-    let db_path = dir.join("data/app.db");
-    let url = format!("sqlite:///{}", db_path.display());
-    let mut vars = vec![
-        ("WEBHOOK_SECRET", SECRET),
-        ("DATABASE_URL", url.as_str()),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-    ];
+/// The binary as `nobody` (through `prefix`) on `dir/data/app.db`, with the fault settings;
+/// and the database's path.
+fn unprivileged_command(prefix: &[&str], dir: &Path, extra: &[(&str, &str)]) -> (Command, PathBuf) {
+    let mut vars = vec![("WEBHOOK_SECRET", SECRET)];
     vars.extend(settings(extra));
-    let mut command = Command::new(prefix[0]);
-    command
-        .args(&prefix[1..])
-        .arg(BINARY)
-        .current_dir(dir)
-        .env_clear()
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
+    service_command(prefix, dir, &vars)
 }
 
 /// Starts the binary as `nobody` on `dir/data/app.db`; `dir` must be writable by nobody.
@@ -94,8 +58,8 @@ pub fn start_unprivileged(
     dir: &Path,
     extra: &[(&str, &str)],
 ) -> Result<RunningBinary, String> {
-    let db_path = dir.join("data/app.db");
-    RunningBinary::spawn(unprivileged_command(prefix, dir, extra), db_path)
+    let (command, db_path) = unprivileged_command(prefix, dir, extra);
+    RunningBinary::spawn(command, db_path)
 }
 
 /// Runs the binary as `nobody` expecting it to stop by itself; kills it after `limit`.
@@ -105,6 +69,7 @@ pub fn command_output_as_nobody(
     limit: Duration,
 ) -> std::process::Output {
     let mut child = unprivileged_command(prefix, dir, &[])
+        .0
         .spawn()
         .expect("setpriv starts");
     let deadline = Instant::now() + limit;
