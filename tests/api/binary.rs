@@ -84,6 +84,25 @@ pub fn service_command(prefix: &[&str], dir: &Path, extra: &[(&str, &str)]) -> (
     (prefixed_command(prefix, dir, vars), db_path)
 }
 
+/// Every message stored in the database `database_url` names, as the `export` command writes
+/// them: a look at what is stored that works for any store, whether the service runs or not.
+pub fn exported(dir: &Path, database_url: &str) -> Vec<Value> {
+    let output = command(dir, &[("DATABASE_URL", database_url)])
+        .arg("export")
+        .output()
+        .expect("export runs");
+    assert!(
+        output.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("the export is UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is a message"))
+        .collect()
+}
+
 /// Reports that a test cannot run on this machine (it needs root, to mount a filesystem or to
 /// drop privileges): a `SKIP` line, or a failure when `REQUIRE_PRIVILEGED_TESTS=1`, which
 /// `.ci/run` sets when it runs as root, so that CI cannot pass by skipping.
@@ -166,6 +185,17 @@ impl RunningBinary {
             .status()
             .expect("kill runs");
         assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// The `DATABASE_URL` the service runs on.
+    pub fn database_url(&self) -> String {
+        format!("sqlite:///{}", self.db_path.display())
+    }
+
+    /// Every message stored, as the `export` command lists them (see [`exported`]).
+    pub fn exported(&self) -> Vec<Value> {
+        let dir = self.db_path.parent().expect("the database is in a folder");
+        exported(dir, &self.database_url())
     }
 
     /// Waits up to `timeout` for the process to exit.

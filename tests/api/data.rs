@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use webhook_processor::domain::NewMessage;
 use webhook_processor::domain::timestamp::{format_micros, now_micros};
-use webhook_processor::storage::sqlite::SqliteStorage;
-use webhook_processor::storage::{ImportRow, Storage};
+use webhook_processor::metrics::Metrics;
+use webhook_processor::storage::{self, DatabaseUrl, ImportRow, Opening};
 
 use crate::binary::command;
 use crate::helpers::{TestApp, spawn_app_with};
@@ -40,9 +40,10 @@ fn ts_2025(i: usize) -> String {
     )
 }
 
-/// Stores messages straight into the database file, as a bulk load would.
+/// Stores messages straight into the database, as a bulk load would.
 fn preload(db_path: &Path, bodies: &[Value]) {
-    let storage = SqliteStorage::initialize(db_path).unwrap();
+    let url = DatabaseUrl::parse(&format!("sqlite:///{}", db_path.display())).unwrap();
+    let storage = storage::open(&url, Opening::CreateIfMissing, &Metrics::new()).unwrap();
     let mut rows = bodies.iter().map(|body| {
         Ok(ImportRow {
             message: NewMessage::from_json(body.to_string().as_bytes()).unwrap(),

@@ -13,7 +13,7 @@ async fn liveness_and_readiness_answer_200_on_a_healthy_service() {
 }
 
 #[actix_web::test]
-async fn readiness_turns_503_within_two_seconds_when_the_database_file_goes_and_recovers() {
+async fn readiness_turns_503_within_two_seconds_when_the_sqlite_file_goes_and_recovers() {
     let app = spawn_app().await;
     let aside = app.db_path.with_extension("moved");
 
@@ -38,7 +38,7 @@ async fn readiness_turns_503_within_two_seconds_when_the_database_file_goes_and_
 }
 
 #[actix_web::test]
-async fn readiness_turns_503_when_another_file_is_put_in_place_and_recovers_when_it_goes() {
+async fn readiness_turns_503_when_another_sqlite_file_is_put_in_place_and_recovers_when_it_goes() {
     let app = spawn_app().await;
     let aside = app.db_path.with_extension("moved");
     std::fs::rename(&app.db_path, &aside).unwrap();

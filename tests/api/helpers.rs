@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::Connection;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use webhook_processor::config::Config;
@@ -14,7 +13,11 @@ pub const SECRET: &str = "testsecret";
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The SQLite database file, for the tests about SQLite itself; every other test looks at
+    /// what is stored through the API ([`TestApp::stored_messages`]).
     pub db_path: PathBuf,
+    /// The `API_TOKEN` the app runs with, if any.
+    api_token: Option<String>,
     /// Keeps the temporary folder alive for the test's duration.
     _dir: tempfile::TempDir,
 }
@@ -48,6 +51,10 @@ pub async fn spawn_app_at(dir: tempfile::TempDir, overrides: &[(&str, &str)]) ->
         vars.retain(|(existing, _)| existing != name);
         vars.push(((*name).to_owned(), (*value).to_owned()));
     }
+    let api_token = vars
+        .iter()
+        .find(|(name, value)| name == "API_TOKEN" && !value.is_empty())
+        .map(|(_, token)| token.clone());
     let config = Config::from_vars(vars).expect("valid test configuration");
     let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -56,6 +63,7 @@ pub async fn spawn_app_at(dir: tempfile::TempDir, overrides: &[(&str, &str)]) ->
         address,
         client: reqwest::Client::new(),
         db_path,
+        api_token,
         _dir: dir,
     }
 }
@@ -126,16 +134,24 @@ impl TestApp {
         (status, response.json().await.expect("a JSON body"))
     }
 
-    /// A direct, read-only look at the database file, bypassing the service.
-    pub fn db(&self) -> Connection {
-        Connection::open_with_flags(&self.db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("the database opens")
+    /// Every stored message, as `GET /messages/export` lists them (in listing order): what is
+    /// really stored, seen the way any store shows it.
+    pub async fn stored_messages(&self) -> Vec<Value> {
+        let mut request = self.client.get(self.url("/messages/export"));
+        if let Some(token) = &self.api_token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the export is answered");
+        assert_eq!(response.status().as_u16(), 200, "the export succeeds");
+        let text = response.text().await.expect("the export is read");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("each line is a message"))
+            .collect()
     }
 
-    pub fn stored_count(&self) -> i64 {
-        self.db()
-            .query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))
-            .expect("count rows")
+    /// How many messages are stored.
+    pub async fn stored_count(&self) -> usize {
+        self.stored_messages().await.len()
     }
 
     /// Waits up to `seconds` for `/health/ready` to answer `status`.

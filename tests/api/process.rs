@@ -139,14 +139,11 @@ async fn sigterm_during_writes_loses_no_acknowledged_message_and_exits_zero() {
         "the load ran: {} acknowledged",
         acknowledged.len()
     );
-    let db = rusqlite::Connection::open(&service.db_path).unwrap();
-    let stored: HashSet<String> = db
-        .prepare("SELECT message_id FROM messages")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let stored: HashSet<String> = service
+        .exported()
+        .iter()
+        .map(|message| message["message_id"].as_str().unwrap().to_owned())
+        .collect();
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
 }

@@ -349,5 +349,5 @@ async fn a_body_that_stops_arriving_is_answered_408_after_the_client_timeout() {
         "answered after {:?}",
         started.elapsed()
     );
-    assert_eq!(app.stored_count(), 0);
+    assert_eq!(app.stored_count().await, 0);
 }

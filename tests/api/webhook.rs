@@ -25,24 +25,7 @@ async fn a_valid_signed_message_is_stored_and_answered_ok() {
         response.json::<Value>().await.unwrap(),
         json!({"status": "ok"})
     );
-    let row: (String, String, String, String, Option<String>) = app
-        .db()
-        .query_row(
-            "SELECT message_id, from_msisdn, to_msisdn, ts, text FROM messages",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        row,
-        (
-            "m1".into(),
-            "+919876543210".into(),
-            "+14155550100".into(),
-            "2025-01-15T10:00:00Z".into(),
-            Some("Hello".into())
-        )
-    );
+    assert_eq!(app.stored_messages().await, vec![example()]);
 }
 
 #[actix_web::test]
@@ -59,7 +42,7 @@ async fn the_signature_may_be_upper_case_hex_and_content_type_is_not_required() 
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(app.stored_count(), 1);
+    assert_eq!(app.stored_count().await, 1);
 }
 
 #[actix_web::test]
@@ -94,7 +77,7 @@ async fn webhook_returns_401_and_stores_nothing_when_the_signature_is_not_valid(
             "{why}"
         );
     }
-    assert_eq!(app.stored_count(), 0);
+    assert_eq!(app.stored_count().await, 0);
 }
 
 #[actix_web::test]
@@ -220,7 +203,7 @@ async fn webhook_returns_422_in_the_fastapi_shape_for_each_bad_body() {
         };
         assert_eq!(errors, vec![(loc, kind.to_owned())], "{why}");
     }
-    assert_eq!(app.stored_count(), 0);
+    assert_eq!(app.stored_count().await, 0);
 }
 
 #[actix_web::test]
@@ -246,15 +229,13 @@ async fn text_may_be_null_or_absent_and_unknown_fields_are_ignored() {
     body.as_object_mut().unwrap().remove("text");
     body["message_id"] = json!("n2");
     assert_eq!(app.post_signed(&body).await.status().as_u16(), 200);
-    let texts: Vec<Option<String>> = app
-        .db()
-        .prepare("SELECT text FROM messages ORDER BY message_id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(texts, vec![None, None]);
+    let texts: Vec<Value> = app
+        .stored_messages()
+        .await
+        .into_iter()
+        .map(|message| message["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![Value::Null, Value::Null]);
 }
 
 #[actix_web::test]
@@ -289,7 +270,7 @@ async fn webhook_returns_413_for_a_body_over_the_limit_declared_or_streamed() {
         .await
         .unwrap();
     assert_eq!(chunked.status().as_u16(), 413);
-    assert_eq!(app.stored_count(), 0);
+    assert_eq!(app.stored_count().await, 0);
 }
 
 #[actix_web::test]
@@ -298,7 +279,7 @@ async fn a_repeated_delivery_is_answered_ok_and_stored_once() {
     for _ in 0..3 {
         assert_eq!(app.post_signed(&example()).await.status().as_u16(), 200);
     }
-    assert_eq!(app.stored_count(), 1);
+    assert_eq!(app.stored_count().await, 1);
 }
 
 #[actix_web::test]
@@ -312,7 +293,7 @@ async fn concurrent_copies_of_one_message_are_all_ok_and_stored_once() {
         .map(|r| r.status().as_u16())
         .collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    assert_eq!(app.stored_count(), 1);
+    assert_eq!(app.stored_count().await, 1);
 }
 
 #[actix_web::test]
@@ -338,11 +319,11 @@ async fn webhook_returns_503_with_retry_after_when_the_store_queue_is_full() {
         200,
         "the queued message is stored once the lock goes"
     );
-    assert_eq!(app.stored_count(), 1);
+    assert_eq!(app.stored_count().await, 1);
 }
 
 #[actix_web::test]
-async fn webhook_returns_503_and_never_200_when_the_database_is_gone() {
+async fn webhook_returns_503_and_never_200_when_the_sqlite_file_is_gone() {
     let app = spawn_app().await;
     std::fs::remove_file(&app.db_path).unwrap();
 

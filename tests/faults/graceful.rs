@@ -7,8 +7,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Ending, Load, LoadPlan, assert_all_acknowledged_stored_once, body, connect, inspect,
-    raw_signed_post, start, wait_for_ending,
+    Ending, Load, LoadPlan, assert_all_acknowledged_stored_once, body, client, connect,
+    raw_signed_post, start, stored, wait_for_ending,
 };
 
 /// Waits until the port refuses connections; returns how long that took.
@@ -49,7 +49,8 @@ async fn sigterm_lets_an_upload_in_progress_finish_and_stores_it() {
     );
     assert!(status.success(), "exit status {status:?}");
     assert!(
-        inspect(&service.db_path)
+        stored(&client(), &service)
+            .await
             .ids
             .contains("uploading-during-stop"),
         "the acknowledged upload is stored"
@@ -100,7 +101,7 @@ async fn sigint_under_load_with_a_stalled_client_exits_zero_within_the_shutdown_
         !matches!(stalled_ending, Ending::StillOpen),
         "the stalled connection is closed once the process is gone"
     );
-    let stored = inspect(&service.db_path);
+    let stored = stored(&client(), &service).await;
     assert_all_acknowledged_stored_once(&stored, &tally.acknowledged);
     assert!(!stored.ids.contains("never-finished"));
     eprintln!(

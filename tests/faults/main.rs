@@ -19,7 +19,7 @@ mod helpers;
 mod support;
 
 mod crash;
-mod disk_full;
 mod graceful;
 mod hostile;
-mod unusable;
+mod sqlite_disk_full;
+mod sqlite_file;

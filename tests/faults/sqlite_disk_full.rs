@@ -1,4 +1,4 @@
-//! A full disk: the database lives on a small tmpfs. While it is full, ingest answers 503 with
+//! A full disk under the SQLite file: the database lives on a small tmpfs. While it is full, ingest answers 503 with
 //! `Retry-After` and never 200 for a message it could not store, readiness says why, the
 //! process stays alive and keeps serving reads; once there is room again it recovers by itself.
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::binary::RunningBinary;
 use crate::support::{
     Load, LoadPlan, Tally, Tmpfs, assert_all_acknowledged_stored_once, assert_well_formed_503,
-    body, client, fill, get_json, inspect, post_signed, start, wait_for_not_ready,
+    body, client, fill, get_json, inspect_sqlite_file, post_signed, start, wait_for_not_ready,
     wait_for_readiness,
 };
 
@@ -99,7 +99,7 @@ async fn when_its_own_writes_fill_the_disk_ingest_answers_503_and_recovers_when_
 
     let mut acknowledged = tally.acknowledged.clone();
     acknowledged.push("after-growth".to_owned());
-    let stored = inspect(&service.db_path);
+    let stored = inspect_sqlite_file(&service.db_path);
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
     assert!(!stored.ids.contains("while-full"));
     stop_cleanly(&mut service);
@@ -143,7 +143,7 @@ async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_i
 
     let mut acknowledged = tally.acknowledged.clone();
     acknowledged.extend(["before-full".to_owned(), "after-cleanup".to_owned()]);
-    let stored = inspect(&service.db_path);
+    let stored = inspect_sqlite_file(&service.db_path);
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
     stop_cleanly(&mut service);
     eprintln!(

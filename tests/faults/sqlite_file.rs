@@ -1,4 +1,4 @@
-//! The database made unusable underneath the running binary: moved away, replaced by garbage,
+//! The SQLite file made unusable underneath the running binary: moved away, replaced by garbage,
 //! made read-only, locked by another process. Each time ingest answers a JSON 503 with
 //! `Retry-After` and never a 200 for something it did not store, readiness names the cause, and
 //! the service recovers by itself once the cause is gone. (`tests/api/health.rs` covers
@@ -12,8 +12,9 @@ use rusqlite::Connection;
 use crate::binary::RunningBinary;
 use crate::support::{
     Load, LoadPlan, Tally, assert_all_acknowledged_stored_once, assert_well_formed_503, body,
-    chmod, client, command_output_as_nobody, get_json, give_to_nobody, inspect, post_signed, start,
-    start_unprivileged, unprivileged_prefix, wait_for_not_ready, wait_for_readiness, with_suffix,
+    chmod, client, command_output_as_nobody, get_json, give_to_nobody, inspect_sqlite_file,
+    post_signed, start, start_unprivileged, unprivileged_prefix, wait_for_not_ready,
+    wait_for_readiness, with_suffix,
 };
 
 /// Runs a load, breaks the database with `break_it`, checks the service refuses cleanly and
@@ -57,7 +58,7 @@ async fn break_under_load_and_repair(
         "{prefix}: every request answered"
     );
     assert!(tally.count(503) > 0, "{prefix}: {:?}", tally.statuses);
-    let stored = inspect(&db);
+    let stored = inspect_sqlite_file(&db);
     let mut acknowledged = tally.acknowledged.clone();
     acknowledged.push(format!("{prefix}-after"));
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
@@ -141,7 +142,7 @@ async fn an_empty_file_in_place_of_the_database_is_not_adopted_and_loses_nothing
     wait_for_readiness(&client, &service, 200, Duration::from_secs(5))
         .await
         .expect("ready once the real file is back");
-    let stored = inspect(&db);
+    let stored = inspect_sqlite_file(&db);
 
     eprintln!(
         "empty file: readiness {readiness} {detail}; ingest {}; after the real file came back \
@@ -211,7 +212,7 @@ async fn a_backup_renamed_into_place_under_load_is_left_untouched_until_a_restar
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap_or_else(|e| e.to_string());
     assert_eq!(integrity, "ok", "the restored file stays sound");
-    let untouched = inspect(&db);
+    let untouched = inspect_sqlite_file(&db);
     assert_eq!(
         untouched.ids.len(),
         3,
@@ -232,7 +233,7 @@ async fn a_backup_renamed_into_place_under_load_is_left_untouched_until_a_restar
         .await
         .unwrap();
     assert_eq!(after.status, 200, "{after:?}");
-    let stored = inspect(&db);
+    let stored = inspect_sqlite_file(&db);
     for n in 0..3 {
         assert!(stored.ids.contains(&format!("in-backup-{n}")));
     }
@@ -396,7 +397,7 @@ async fn a_database_locked_by_another_process_refuses_writes_keeps_reads_and_rec
         .await
         .unwrap();
     assert_eq!(after.status, 200, "{after:?}");
-    let stored = inspect(&service.db_path);
+    let stored = inspect_sqlite_file(&service.db_path);
     assert_all_acknowledged_stored_once(
         &stored,
         &["before-lock".to_owned(), "after-lock".to_owned()],
