@@ -18,20 +18,22 @@ use crate::support::{
 };
 
 /// Runs a load, breaks the database with `break_it`, checks the service refuses cleanly and
-/// names `reason`, repairs it with `repair`, checks it recovers, and returns the tally.
+/// names `reason`, repairs it with `repair`, checks it recovers, and returns the tally. Both
+/// are given the database's path and a free path beside it, to move the file aside.
 async fn break_under_load_and_repair(
     service: &RunningBinary,
     prefix: &str,
-    break_it: impl FnOnce(&Path),
+    break_it: impl FnOnce(&Path, &Path),
     reason: &str,
-    repair: impl FnOnce(&Path),
+    repair: impl FnOnce(&Path, &Path),
 ) -> Tally {
     let client = client();
     let db = service.db_path.clone();
+    let aside = db.with_file_name("aside.db");
     let load = Load::start(service.url("/webhook"), LoadPlan::new(prefix, 8));
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
 
-    break_it(&db);
+    break_it(&db, &aside);
     wait_for_not_ready(&client, service, reason, Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| panic!("{prefix}: readiness names the cause: {e}"));
@@ -42,7 +44,7 @@ async fn break_under_load_and_repair(
     let (live, _) = get_json(&client, service, "/health/live").await.unwrap();
     assert_eq!(live, 200, "{prefix}: still alive");
 
-    repair(&db);
+    repair(&db, &aside);
     wait_for_readiness(&client, service, 200, Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| panic!("{prefix}: no recovery: {e}"));
@@ -67,41 +69,56 @@ async fn break_under_load_and_repair(
     tally
 }
 
-#[actix_web::test]
-async fn a_database_moved_away_under_load_gets_no_200_until_it_is_back() {
+/// Takes write permission away from the database file and its WAL and shared-memory files.
+fn make_read_only(db: &Path) {
+    for file in [
+        db.to_path_buf(),
+        with_suffix(db, "-wal"),
+        with_suffix(db, "-shm"),
+    ] {
+        if file.exists() {
+            chmod(&file, 0o444);
+        }
+    }
+}
+
+/// [`break_under_load_and_repair`] on a service of its own.
+async fn break_a_fresh_service_and_repair(
+    prefix: &str,
+    break_it: impl FnOnce(&Path, &Path),
+    reason: &str,
+    repair: impl FnOnce(&Path, &Path),
+) -> Tally {
     let dir = tempfile::tempdir().unwrap();
     let service = start(dir.path(), &[]);
-    let aside = dir.path().join("aside.db");
-    let moved = aside.clone();
-    break_under_load_and_repair(
-        &service,
+    break_under_load_and_repair(&service, prefix, break_it, reason, repair).await
+}
+
+#[actix_web::test]
+async fn a_database_moved_away_under_load_gets_no_200_until_it_is_back() {
+    break_a_fresh_service_and_repair(
         "moved",
-        |db| std::fs::rename(db, &moved).unwrap(),
+        |db, aside| std::fs::rename(db, aside).unwrap(),
         "database file is missing",
-        |db| std::fs::rename(&aside, db).unwrap(),
+        |db, aside| std::fs::rename(aside, db).unwrap(),
     )
     .await;
 }
 
 #[actix_web::test]
 async fn a_database_replaced_by_garbage_under_load_gets_no_200_until_it_is_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
-    let aside = dir.path().join("aside.db");
-    let moved = aside.clone();
-    break_under_load_and_repair(
-        &service,
+    break_a_fresh_service_and_repair(
         "garbage",
-        |db| {
+        |db, aside| {
             // Written beside it and renamed into place, so the path never names an empty file
             // (see the test of an empty file below).
             let garbage = with_suffix(db, ".garbage");
             std::fs::write(&garbage, b"this is not an SQLite database\n".repeat(512)).unwrap();
-            std::fs::rename(db, &moved).unwrap();
+            std::fs::rename(db, aside).unwrap();
             std::fs::rename(&garbage, db).unwrap();
         },
         REPLACED,
-        |db| std::fs::rename(&aside, db).unwrap(),
+        |db, aside| std::fs::rename(aside, db).unwrap(),
     )
     .await;
 }
@@ -263,21 +280,19 @@ async fn a_database_that_comes_back_read_only_answers_503_and_recovers_when_writ
     let Some(service) = unprivileged_or_skip(dir.path(), "read-only database") else {
         return;
     };
-    let aside = dir.path().join("aside.db");
-    let moved = aside.clone();
     // The file goes away (its connection is dropped) and comes back without write permission,
     // so the service has to open it again and finds it read-only.
     break_under_load_and_repair(
         &service,
         "read-only",
-        |db| {
-            std::fs::rename(db, &moved).unwrap();
+        |db, aside| {
+            std::fs::rename(db, aside).unwrap();
             std::thread::sleep(Duration::from_millis(600));
-            chmod(&moved, 0o444);
-            std::fs::rename(&moved, db).unwrap();
+            chmod(aside, 0o444);
+            std::fs::rename(aside, db).unwrap();
         },
         "database is read-only",
-        |db| chmod(db, 0o644),
+        |db, _| chmod(db, 0o644),
     )
     .await;
 }
@@ -294,15 +309,7 @@ async fn a_database_made_read_only_while_in_use_turns_readiness_503() {
         .await
         .unwrap();
     assert_eq!(first.status, 200);
-    for file in [
-        db.clone(),
-        with_suffix(&db, "-wal"),
-        with_suffix(&db, "-shm"),
-    ] {
-        if file.exists() {
-            chmod(&file, 0o444);
-        }
-    }
+    make_read_only(&db);
     chmod(db.parent().unwrap(), 0o555);
 
     let readiness = wait_for_not_ready(
@@ -336,15 +343,7 @@ fn a_restart_on_a_read_only_database_fails_at_startup_with_one_clear_line() {
     give_to_nobody(dir.path());
     drop(start_unprivileged(&prefix, dir.path(), &[]).expect("a first start as nobody"));
     let db = dir.path().join("data/app.db");
-    for file in [
-        db.clone(),
-        with_suffix(&db, "-wal"),
-        with_suffix(&db, "-shm"),
-    ] {
-        if file.exists() {
-            chmod(&file, 0o444);
-        }
-    }
+    make_read_only(&db);
 
     let output = command_output_as_nobody(&prefix, dir.path(), Duration::from_secs(20));
 
