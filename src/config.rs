@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 use tracing::level_filters::LevelFilter;
 
 use crate::signing::standard;
-use crate::storage::DatabaseUrl;
+use crate::storage::{DatabaseUrl, Opening, StoreSettings};
 
 /// Declares every setting once, as `field: Type = default, "meaning";`, after the struct that
 /// holds them. Generates that struct, with one public field per setting after the struct's own
@@ -238,6 +238,11 @@ impl Config {
         Duration::from_millis(self.health_probe_interval_ms)
     }
 
+    /// How the service opens and works its store.
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings::new(Opening::CreateIfMissing)
+    }
+
     /// How long messages are kept and how often the sweep runs, when retention is on.
     pub fn retention(&self) -> Option<Retention> {
         self.retention_days.map(|days| Retention {
@@ -339,6 +344,11 @@ pub struct DatabaseLocation {
 impl DatabaseLocation {
     pub fn from_env() -> Result<Self, ConfigError> {
         partial_from_env()
+    }
+
+    /// How a command opens the store.
+    pub fn store_settings(&self, opening: Opening) -> StoreSettings {
+        StoreSettings::new(opening)
     }
 }
 

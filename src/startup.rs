@@ -19,7 +19,7 @@ use crate::http::signature::WebhookVerifier;
 use crate::http::{self, request_log};
 use crate::metrics::Metrics;
 use crate::signing::cursor::CursorCodec;
-use crate::storage::{self, Opening, StorageError};
+use crate::storage::{self, StorageError};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ impl Application {
     /// `System`.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
-        let storage = storage::open(&config.database_url, Opening::CreateIfMissing, &metrics)?;
+        let storage = storage::open(&config.database_url, &config.store_settings(), &metrics)?;
         let actors = actors::spawn(storage.as_ref(), &config, &metrics);
 
         let address = format!("{}:{}", config.host, config.port);

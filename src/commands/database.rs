@@ -15,9 +15,9 @@ pub fn open_existing() -> Result<Box<dyn Storage>, String> {
 }
 
 fn open(opening: Opening) -> Result<Box<dyn Storage>, String> {
-    let url = DatabaseLocation::from_env()
-        .map(|location| location.database_url)
-        .map_err(|e| format!("configuration error: {e}"))?;
-    // A command's measurements are not exported anywhere.
-    storage::open(&url, opening, &Metrics::new()).map_err(|e| format!("cannot open {url}: {e}"))
+    let location = DatabaseLocation::from_env().map_err(|e| format!("configuration error: {e}"))?;
+    let url = &location.database_url;
+    // A command's measurements are not exposed anywhere.
+    storage::open(url, &location.store_settings(opening), &Metrics::new())
+        .map_err(|e| format!("cannot open {url}: {e}"))
 }

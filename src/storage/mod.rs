@@ -29,16 +29,30 @@ pub enum Opening {
     MustExist,
 }
 
+/// How a store is opened and how it works, from the configuration; every store reads what
+/// applies to it.
+#[derive(Clone, Debug)]
+pub struct StoreSettings {
+    pub opening: Opening,
+}
+
+impl StoreSettings {
+    /// The settings a command uses when the configuration says nothing more.
+    pub fn new(opening: Opening) -> Self {
+        Self { opening }
+    }
+}
+
 /// Opens the store `url` names and brings its schema up to date; the store reports its own
 /// measurements to `metrics`. This is the one place a scheme is matched to a store.
 pub fn open(
     url: &DatabaseUrl,
-    opening: Opening,
+    settings: &StoreSettings,
     metrics: &Metrics,
 ) -> Result<Box<dyn Storage>, StorageError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
-            let storage = match opening {
+            let storage = match settings.opening {
                 Opening::CreateIfMissing => SqliteStorage::initialize(path)?,
                 Opening::MustExist => SqliteStorage::open_existing(path)?,
             };

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use webhook_processor::domain::NewMessage;
 use webhook_processor::domain::timestamp::{format_micros, now_micros};
 use webhook_processor::metrics::Metrics;
-use webhook_processor::storage::{self, DatabaseUrl, ImportRow, Opening};
+use webhook_processor::storage::{self, DatabaseUrl, ImportRow, Opening, StoreSettings};
 
 use crate::binary::command;
 use crate::helpers::{TestApp, spawn_app_with};
@@ -43,7 +43,8 @@ fn ts_2025(i: usize) -> String {
 /// Stores messages straight into the database, as a bulk load would.
 fn preload(db_path: &Path, bodies: &[Value]) {
     let url = DatabaseUrl::parse(&format!("sqlite:///{}", db_path.display())).unwrap();
-    let storage = storage::open(&url, Opening::CreateIfMissing, &Metrics::new()).unwrap();
+    let settings = StoreSettings::new(Opening::CreateIfMissing);
+    let storage = storage::open(&url, &settings, &Metrics::new()).unwrap();
     let mut rows = bodies.iter().map(|body| {
         Ok(ImportRow {
             message: NewMessage::from_json(body.to_string().as_bytes()).unwrap(),
