@@ -8,11 +8,15 @@
 //! run it without naming it.
 
 mod database_url;
+pub mod hour_buckets;
 pub mod sqlite;
+mod time_range;
+pub(crate) mod total_cache;
 
 use std::time::Duration;
 
 pub use database_url::{DatabaseUrl, InvalidDatabaseUrl};
+pub use time_range::TimeRange;
 
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage, Position, Stats,

@@ -11,14 +11,7 @@ use rusqlite::{Transaction, params};
 
 use super::from_sqlite;
 use crate::storage::StorageError;
-
-/// Microseconds per hour, the width of an `hour_counts` bucket.
-pub const HOUR_US: i64 = 3_600_000_000;
-
-/// The `hour_counts` bucket of an instant.
-pub fn hour_of(ts_us: i64) -> i64 {
-    ts_us.div_euclid(HOUR_US)
-}
+use crate::storage::hour_buckets::hour_of;
 
 /// Row-count changes, not yet written.
 #[derive(Default)]

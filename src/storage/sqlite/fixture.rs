@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use super::listing::Tuning;
-use super::total_cache::TotalCache;
 use super::{SqliteReader, SqliteStorage};
 use crate::domain::timestamp::format_micros;
 use crate::domain::{MessageFilter, MessageQuery, NewMessage, TextSearch, Timestamp};
+use crate::storage::total_cache::TotalCache;
 use crate::storage::{MessageReader, MessageWriter};
 
 /// A fresh store in a folder of its own (in a subfolder, which the store must create); the

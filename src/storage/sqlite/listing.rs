@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
-use super::clause::{Clause, TimeRange};
-use super::{from_sqlite, hours, text_index};
+use super::clause::Clause;
+use super::hours::SqliteHours;
+use super::{from_sqlite, text_index};
 use crate::domain::{Message, MessageFilter, MessageSlice, Position, TextSearch};
+use crate::storage::TimeRange;
+use crate::storage::hour_buckets;
 use crate::storage::{StorageError, StorageErrorKind};
 
 /// The thresholds that choose between plans.
@@ -61,7 +64,7 @@ pub fn select(
         let over_time_alone = filter.from.is_none() && filter.to.is_none() && after.is_none();
         let range = TimeRange::of(filter);
         let (range, offset) = if offset >= tuning.deep_offset && over_time_alone {
-            hours::skip(conn, range, offset)?
+            hour_buckets::skip(&mut SqliteHours(conn), range, offset)?
         } else {
             (range, offset)
         };

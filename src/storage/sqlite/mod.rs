@@ -15,7 +15,6 @@ pub mod legacy;
 mod listing;
 mod reader;
 mod text_index;
-mod total_cache;
 mod totals;
 mod upgrade;
 mod upkeep;
@@ -51,7 +50,7 @@ const NOT_A_DATABASE: &str = "database file is not a usable database";
 pub struct SqliteStorage {
     path: PathBuf,
     home: FileIdentity,
-    totals: Arc<total_cache::TotalCache>,
+    totals: Arc<crate::storage::total_cache::TotalCache>,
     /// The WAL's content as the background checkpoint last saw it.
     wal_bytes: Arc<std::sync::atomic::AtomicU64>,
     /// Where the text index reports its progress.

@@ -10,13 +10,13 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::listing::{self, Tuning};
-use super::total_cache::TotalCache;
 use super::totals;
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
     TextSearch,
 };
+use crate::storage::total_cache::TotalCache;
 use crate::storage::{MessageReader, StorageError};
 
 /// Answers reads; see [`MessageReader`].

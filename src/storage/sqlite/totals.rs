@@ -1,7 +1,7 @@
 //! How many rows match a `/messages` filter: the `total` beside each page.
 //!
 //! `total` comes from the aggregates when the filters are just `from`, just `to`, or just a time
-//! range (plus at most two partial hours, [`hours`]), and is counted off the filter's index
+//! range (plus at most two partial hours, [`hour_buckets`]), and is counted off the filter's index
 //! otherwise. A search's count is remembered ([`TotalCache`]): asked again, only the rows stored
 //! since are counted, as long as no rows were deleted meanwhile. A search not remembered is
 //! counted through the text index when its page was found there (the word is rare), else
@@ -9,12 +9,15 @@
 
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
-use super::clause::{Clause, TimeRange};
+use super::clause::Clause;
+use super::hours::SqliteHours;
 use super::listing::{Found, Tuning, within};
-use super::total_cache::{RememberedTotal, SearchKey, TotalCache};
-use super::{from_sqlite, hours, text_index};
+use super::{from_sqlite, text_index};
 use crate::domain::{MessageFilter, TextSearch};
 use crate::storage::StorageError;
+use crate::storage::TimeRange;
+use crate::storage::hour_buckets;
+use crate::storage::total_cache::{RememberedTotal, SearchKey, TotalCache};
 
 /// How many rows match `filter`; `found` is how its page was found.
 pub fn count(
@@ -50,7 +53,7 @@ pub fn count(
             "SELECT message_count FROM recipient_stats WHERE to_msisdn = ?1",
             to,
         ),
-        (None, None, true, None) => hours::count(conn, range),
+        (None, None, true, None) => hour_buckets::count(&mut SqliteHours(conn), range),
         (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
         (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, cache),
     }
@@ -78,10 +81,10 @@ fn count_search(
     let newest = newest.unwrap_or(0);
     let remembered = cache
         .get(&key)
-        .filter(|known| known.deletions == deletions && known.through_rowid <= newest);
+        .filter(|known| known.deletions == deletions && known.through <= newest);
     let total = match remembered {
         Some(known) => {
-            let since = Clause::stored_after(filter, known.through_rowid, &needle);
+            let since = Clause::stored_after(filter, known.through, &needle);
             known.total + count_rows(conn, &since, false)?
         }
         None => count_afresh(conn, filter, &needle, found, tuning)?,
@@ -90,7 +93,7 @@ fn count_search(
         key,
         RememberedTotal {
             total,
-            through_rowid: newest,
+            through: newest,
             deletions,
         },
     );
@@ -146,7 +149,7 @@ mod tests {
     use crate::storage::sqlite::SqliteReader;
     use crate::storage::sqlite::fixture::{expected, expire, messages, temp_db};
     use crate::storage::sqlite::listing::Tuning;
-    use crate::storage::sqlite::total_cache::TotalCache;
+    use crate::storage::total_cache::TotalCache;
     use crate::storage::{MessageReader, Storage};
 
     /// The `total` of the first page of `filter`.

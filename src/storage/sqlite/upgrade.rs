@@ -30,7 +30,7 @@ const OLD_TRIGGERS: &str = "
     DROP TRIGGER IF EXISTS senders_counted_on_insert;
     DROP TRIGGER IF EXISTS senders_counted_on_delete;";
 
-/// Counts every aggregate again from `messages` (hours floored, as `aggregates::hour_of`).
+/// Counts every aggregate again from `messages` (hours floored, as `hour_buckets::hour_of`).
 const RECOUNT: &str = "
     DELETE FROM sender_stats;
     INSERT INTO sender_stats (from_msisdn, message_count)

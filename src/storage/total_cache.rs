@@ -1,9 +1,11 @@
 //! Remembered search totals, shared by every reader of a store.
 //!
 //! Counting a search's matches can mean checking every row of its filter, so a search's count
-//! is remembered with the newest rowid it covered and the deletion counter it was made under.
+//! is remembered with the newest row it covered and the deletion counter it was made under.
 //! Asked again, only the rows stored since need counting, as long as no rows were deleted
-//! meanwhile (a deletion could have removed counted rows, and rowids can be given out again).
+//! meanwhile (a deletion could have removed counted rows). "The newest row" is a position the
+//! store gives rows in the order they are stored (SQLite's rowid, PostgreSQL's `seq`, which is
+//! handed out in commit order), so "stored since" misses none.
 //!
 //! A count is remembered by what the search means ([`SearchKey`]), not by how it was written:
 //! `q=ORDER` and `q=order`, or `since=…:00Z` and `since=…:00.000Z`, share one entry. At most
@@ -15,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::clause::TimeRange;
+use super::TimeRange;
 use crate::domain::MessageFilter;
 
 /// Searches whose counts are remembered at most.
@@ -47,15 +49,15 @@ impl SearchKey {
 /// A search's count, and what it covered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RememberedTotal {
-    /// The matching rows up to `through_rowid`.
+    /// The matching rows up to `through`.
     pub total: u64,
-    /// The newest rowid there was when the count was made.
-    pub through_rowid: i64,
+    /// The store's position of the newest row there was when the count was made.
+    pub through: i64,
     /// `message_totals.deletions` when the count was made.
     pub deletions: i64,
 }
 
-/// Counts of searches, remembered with the newest rowid they covered and the deletion counter
+/// Counts of searches, remembered with the newest row they covered and the deletion counter
 /// they were made under, shared by every reader of a store; the least recently used is
 /// forgotten first.
 pub struct TotalCache {
@@ -150,7 +152,7 @@ mod tests {
     fn counted(total: u64) -> RememberedTotal {
         RememberedTotal {
             total,
-            through_rowid: 7,
+            through: 7,
             deletions: 0,
         }
     }
