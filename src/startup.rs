@@ -41,12 +41,12 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the database, starts the actors and binds the listener. Runs inside an actix
-    /// `System`.
+    /// Opens the database, binds the listener and starts the actors. Runs inside an actix
+    /// `System`. Everything that can fail comes before the actors start, so a failed start
+    /// leaves no actor behind to be torn down half-started.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let storage = storage::open(&config.database_url, &config.store_settings(), &metrics)?;
-        let actors = actors::spawn(storage.as_ref(), &config, &metrics);
 
         let address = format!("{}:{}", config.host, config.port);
         let listen_error = |source| StartupError::Listen {
@@ -55,6 +55,7 @@ impl Application {
         };
         let listener = TcpListener::bind(&address).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
+        let actors = actors::spawn(storage.as_ref(), &config, &metrics);
 
         let verifier = Data::new(WebhookVerifier::from_config(&config));
         let read_token = Data::new(ReadToken::new(

@@ -45,6 +45,29 @@ async fn an_unsupported_database_url_stops_startup() {
 }
 
 #[actix_web::test]
+async fn a_port_in_use_stops_startup_with_one_clear_line_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let url = format!("sqlite:///{}", dir.path().join("app.db").display());
+    let output = command(
+        dir.path(),
+        &[
+            ("WEBHOOK_SECRET", "s"),
+            ("DATABASE_URL", &url),
+            ("HOST", "127.0.0.1"),
+            ("PORT", &port),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line, no backtrace: {stderr}");
+    assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
+}
+
+#[actix_web::test]
 async fn a_dot_env_file_is_read_and_real_environment_variables_win() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".env"), "WEBHOOK_SECRET=from-file\n").unwrap();
