@@ -11,6 +11,7 @@
 //! text, through the same parser as the environment: the documented default is the real one.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -81,8 +82,16 @@ settings! {
     webhook_secret: Secret = Required,
         "HMAC-SHA256 key senders sign `X-Signature` with; non-empty; never logged";
     database_url: DatabaseUrl = Text("sqlite:///./data/app.db"),
-        "`sqlite:///relative/path` or `sqlite:////absolute/path`; the folder is created when \
-        missing";
+        "`sqlite:///relative/path` or `sqlite:////absolute/path` (the folder is created when \
+        missing), or `postgres://user:password@host:port/dbname` with libpq's options \
+        (`sslmode` `disable`, `prefer`, `require`, `verify-ca` or `verify-full`, \
+        `application_name`, `connect_timeout`, ...)";
+    database_ca_file: Option<PathBuf> = Unset,
+        "PostgreSQL: a PEM file of the CA certificate(s) to check the server's certificate \
+        against, instead of the system's trusted roots";
+    write_timeout_ms: u64 = Text("10000"),
+        "PostgreSQL: the longest a write transaction may take; past it the batch is answered \
+        `503` and the connection made again";
     log_level: LogLevel = Text("INFO"),
         "`DEBUG`, `INFO`, `WARNING` (or `WARN`), `ERROR`, any case";
     host: String = Text("0.0.0.0"),
@@ -178,6 +187,7 @@ impl Config {
                 self.health_probe_interval_ms as usize,
             ),
             ("CLIENT_TIMEOUT_SECS", self.client_timeout_secs as usize),
+            ("WRITE_TIMEOUT_MS", self.write_timeout_ms as usize),
             (
                 "RETENTION_DAYS",
                 self.retention_days.map_or(1, |d| d as usize),
@@ -240,7 +250,11 @@ impl Config {
 
     /// How the service opens and works its store.
     pub fn store_settings(&self) -> StoreSettings {
-        StoreSettings::new(Opening::CreateIfMissing)
+        StoreSettings {
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+            ca_file: self.database_ca_file.clone(),
+            ..StoreSettings::new(Opening::CreateIfMissing)
+        }
     }
 
     /// How long messages are kept and how often the sweep runs, when retention is on.
@@ -339,6 +353,8 @@ impl ServiceAddress {
 #[derive(Debug, Deserialize)]
 pub struct DatabaseLocation {
     pub database_url: DatabaseUrl,
+    pub database_ca_file: Option<PathBuf>,
+    pub write_timeout_ms: u64,
 }
 
 impl DatabaseLocation {
@@ -348,7 +364,11 @@ impl DatabaseLocation {
 
     /// How a command opens the store.
     pub fn store_settings(&self, opening: Opening) -> StoreSettings {
-        StoreSettings::new(opening)
+        StoreSettings {
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+            ca_file: self.database_ca_file.clone(),
+            ..StoreSettings::new(opening)
+        }
     }
 }
 

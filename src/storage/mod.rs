@@ -9,10 +9,12 @@
 
 mod database_url;
 pub mod hour_buckets;
+pub mod postgres;
 pub mod sqlite;
 mod time_range;
 pub(crate) mod total_cache;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use database_url::{DatabaseUrl, InvalidDatabaseUrl};
@@ -22,6 +24,7 @@ use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage, Position, Stats,
 };
 use crate::metrics::Metrics;
+use postgres::PostgresStorage;
 use sqlite::SqliteStorage;
 
 /// Whether [`open`] may create the database.
@@ -38,12 +41,24 @@ pub enum Opening {
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
     pub opening: Opening,
+    /// The longest a read may run inside the database.
+    pub read_timeout: Duration,
+    /// The longest a write transaction may take (PostgreSQL).
+    pub write_timeout: Duration,
+    /// The CA certificate(s) a PostgreSQL server's certificate is checked against, instead of
+    /// the system's trusted roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl StoreSettings {
     /// The settings a command uses when the configuration says nothing more.
     pub fn new(opening: Opening) -> Self {
-        Self { opening }
+        Self {
+            opening,
+            read_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            ca_file: None,
+        }
     }
 }
 
@@ -62,6 +77,7 @@ pub fn open(
             };
             Ok(Box::new(storage.reporting_to(metrics)))
         }
+        DatabaseUrl::Postgres(url) => Ok(Box::new(PostgresStorage::open(url, settings)?)),
     }
 }
 

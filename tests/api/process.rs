@@ -63,7 +63,11 @@ async fn a_port_in_use_stops_startup_with_one_clear_line_and_no_panic() {
     .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "one line, no backtrace: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line, no backtrace: {stderr}"
+    );
     assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
 }
 

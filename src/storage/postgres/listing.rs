@@ -1,0 +1,298 @@
+//! How a page of `/messages` is chosen and read on PostgreSQL, fast at ten million rows; the
+//! same plans as the SQLite store's, in PostgreSQL's terms.
+//!
+//! - Every listing is `ORDER BY ts_us, message_id`; each filter has an index in that order.
+//! - A deep `offset` over time alone jumps to the right hour ([`hour_buckets`]).
+//! - `q` is first tried by walking the listing order and checking each row, within a small time
+//!   budget (a statement timeout inside a savepoint, so the read's snapshot survives running
+//!   out): fastest for common words. Past the budget, the candidates come from the trigram
+//!   index and are put in order: fastest for rare words. A needle the index cannot help with
+//!   (under three characters) is only walked.
+//! - A needle with characters the stored text escapes ([`needs_exact_check`]) is walked in
+//!   slices and each row checked with [`TextSearch::contains`].
+
+use std::time::Duration;
+
+use postgres::types::Type;
+use postgres::{Client, Row};
+
+use super::clause::Clause;
+use super::connection::{from_pg, get, query, query_one};
+use super::text::{decode, needs_exact_check};
+use crate::domain::{Message, MessageFilter, MessageSlice, Position, TextSearch};
+use crate::storage::hour_buckets::{self, HourCounts};
+use crate::storage::{StorageError, StorageErrorKind, TimeRange};
+
+/// From this `offset` on, a listing over time alone skips whole hours.
+const DEEP_OFFSET: u64 = 10_000;
+/// How long `q` is tried by walking the listing before the trigram index is used.
+const WALK_BUDGET: Duration = Duration::from_millis(15);
+/// Rows read per slice when each row is checked here.
+const CHECKED_SLICE: i64 = 1_000;
+
+const COLUMNS: &str = "message_id, from_msisdn, to_msisdn, ts, text, ts_us";
+
+/// How a page was found; for a search, it tells how its total is best counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// In listing order, checking each row (no `q`, or `q` filled the page in time).
+    Walking,
+    /// Through the trigram index: `q` is rare, and counting its candidates is cheap.
+    ThroughTextIndex,
+}
+
+/// Up to `limit` rows matching `filter` in listing order, after `after` and then `offset` rows,
+/// and the position of the last one when more follow. Runs inside a read transaction whose
+/// statement timeout is `read_timeout`.
+pub fn select(
+    client: &mut Client,
+    filter: &MessageFilter,
+    after: Option<&Position>,
+    limit: usize,
+    offset: u64,
+    read_timeout: Duration,
+) -> Result<(MessageSlice, Found), StorageError> {
+    let range = TimeRange::of(filter);
+    let walked = |page| Ok((page, Found::Walking));
+    let Some(q) = &filter.q else {
+        let over_time_alone = filter.from.is_none() && filter.to.is_none() && after.is_none();
+        let (range, offset) = if offset >= DEEP_OFFSET && over_time_alone {
+            hour_buckets::skip(&mut PostgresHours(client), range, offset)?
+        } else {
+            (range, offset)
+        };
+        let clause = Clause::new(filter, range, after);
+        return walked(read_page(client, &clause, limit, offset, false)?);
+    };
+    let needle = TextSearch::new(q).needle().to_owned();
+    if needs_exact_check(&needle) {
+        return walked(checked_page(client, filter, after, &needle, limit, offset)?);
+    }
+    let walk = Clause::new(filter, range, after).walking(&needle);
+    if needle.chars().count() < 3 {
+        return walked(read_page(client, &walk, limit, offset, false)?);
+    }
+    let within_budget = within(client, WALK_BUDGET, read_timeout, |client| {
+        read_page(client, &walk, limit, offset, false)
+    })?;
+    if let Some(page) = within_budget {
+        return walked(page);
+    }
+    let candidates = Clause::new(filter, range, after).containing(&needle);
+    Ok((
+        read_page(client, &candidates, limit, offset, true)?,
+        Found::ThroughTextIndex,
+    ))
+}
+
+/// Up to `limit` rows of `clause` in listing order after skipping `offset`, and the position
+/// of the last one when more follow. `materialized` first collects every row of the clause
+/// (the planner then finds them the cheapest way, the trigram index for a rare word) and only
+/// then orders them.
+fn read_page(
+    client: &mut Client,
+    clause: &Clause,
+    limit: usize,
+    offset: u64,
+    materialized: bool,
+) -> Result<MessageSlice, StorageError> {
+    let mut params = clause.params();
+    // One row more than asked for tells whether more follow.
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let skip = i64::try_from(offset).unwrap_or(i64::MAX);
+    let (fetch_at, skip_at) = (params.len() + 1, params.len() + 2);
+    params.push((&fetch, Type::INT8));
+    params.push((&skip, Type::INT8));
+    let source = if materialized {
+        format!(
+            "(WITH found AS MATERIALIZED (SELECT {COLUMNS} FROM messages{}) \
+             SELECT * FROM found) AS found",
+            clause.where_sql()
+        )
+    } else {
+        format!("messages{}", clause.where_sql())
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {source} ORDER BY ts_us, message_id LIMIT ${fetch_at} OFFSET ${skip_at}"
+    );
+    let rows = query(client, &sql, &params)?;
+    slice_of(&rows, limit)
+}
+
+/// The messages of `rows` (read with [`COLUMNS`]), at most `limit`, and where the next slice
+/// starts when there were more.
+fn slice_of(rows: &[Row], limit: usize) -> Result<MessageSlice, StorageError> {
+    let mut messages = rows.iter().map(positioned).collect::<Result<Vec<_>, _>>()?;
+    let more = messages.len() > limit;
+    messages.truncate(limit);
+    let next = messages
+        .last()
+        .filter(|_| more)
+        .map(|(message, ts_us)| Position {
+            ts_us: *ts_us,
+            message_id: message.message_id.clone(),
+        });
+    Ok(MessageSlice {
+        messages: messages.into_iter().map(|(message, _)| message).collect(),
+        next,
+    })
+}
+
+/// A row read with [`COLUMNS`], decoded, with its `ts_us`.
+fn positioned(row: &Row) -> Result<(Message, i64), StorageError> {
+    Ok((
+        Message {
+            message_id: decode(get(row, 0)?),
+            from: get(row, 1)?,
+            to: get(row, 2)?,
+            ts: get(row, 3)?,
+            text: get::<Option<String>>(row, 4)?.map(decode),
+        },
+        get(row, 5)?,
+    ))
+}
+
+/// A page of a search whose needle needs each row checked here: the rows are walked in listing
+/// order a slice at a time, and kept when their text contains `needle`.
+fn checked_page(
+    client: &mut Client,
+    filter: &MessageFilter,
+    after: Option<&Position>,
+    needle: &str,
+    limit: usize,
+    offset: u64,
+) -> Result<MessageSlice, StorageError> {
+    let mut kept = Vec::new();
+    let wanted = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .saturating_add(limit)
+        .saturating_add(1);
+    for_each_checked(client, filter, after, needle, |message, ts_us| {
+        kept.push((message, ts_us));
+        kept.len() < wanted
+    })?;
+    let skip = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(kept.len());
+    let mut page: Vec<(Message, i64)> = kept.split_off(skip);
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next = page
+        .last()
+        .filter(|_| more)
+        .map(|(message, ts_us)| Position {
+            ts_us: *ts_us,
+            message_id: message.message_id.clone(),
+        });
+    Ok(MessageSlice {
+        messages: page.into_iter().map(|(message, _)| message).collect(),
+        next,
+    })
+}
+
+/// Calls `keep` with every row matching `filter` after `after` whose text contains `needle`
+/// (already folded), in listing order, while it returns `true`.
+pub fn for_each_checked(
+    client: &mut Client,
+    filter: &MessageFilter,
+    after: Option<&Position>,
+    needle: &str,
+    mut keep: impl FnMut(Message, i64) -> bool,
+) -> Result<(), StorageError> {
+    let search = TextSearch::new(needle);
+    let mut position = after.cloned();
+    loop {
+        let clause =
+            Clause::new(filter, TimeRange::of(filter), position.as_ref()).containing(needle);
+        let mut params = clause.params();
+        let at = params.len() + 1;
+        params.push((&CHECKED_SLICE, Type::INT8));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages{} ORDER BY ts_us, message_id LIMIT ${at}",
+            clause.where_sql()
+        );
+        let rows = query(client, &sql, &params)?;
+        for row in &rows {
+            let (message, ts_us) = positioned(row)?;
+            position = Some(Position {
+                ts_us,
+                message_id: message.message_id.clone(),
+            });
+            let matches = message.text.as_deref().is_some_and(|t| search.matches(t));
+            if matches && !keep(message, ts_us) {
+                return Ok(());
+            }
+        }
+        if (rows.len() as i64) < CHECKED_SLICE {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs `read` with a time budget inside the read transaction: `None` when it ran out, with
+/// the transaction still usable (the attempt is rolled back to a savepoint).
+pub fn within<T>(
+    client: &mut Client,
+    budget: Duration,
+    read_timeout: Duration,
+    read: impl FnOnce(&mut Client) -> Result<T, StorageError>,
+) -> Result<Option<T>, StorageError> {
+    client
+        .batch_execute(&format!(
+            "SAVEPOINT budget; SET LOCAL statement_timeout = {}",
+            budget.as_millis().max(1)
+        ))
+        .map_err(from_pg)?;
+    let result = read(client);
+    let restore = format!(
+        "SET LOCAL statement_timeout = {}",
+        read_timeout.as_millis().max(1)
+    );
+    match result {
+        Ok(value) => {
+            client
+                .batch_execute(&format!("RELEASE SAVEPOINT budget; {restore}"))
+                .map_err(from_pg)?;
+            Ok(Some(value))
+        }
+        Err(error) if error.kind == StorageErrorKind::TimedOut => {
+            client
+                .batch_execute(&format!("ROLLBACK TO SAVEPOINT budget; {restore}"))
+                .map_err(from_pg)?;
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The PostgreSQL store's rows per hour: whole hours from `hour_counts`, partial ones counted
+/// off the `ts_us` index.
+pub struct PostgresHours<'a>(pub &'a mut Client);
+
+impl HourCounts for PostgresHours<'_> {
+    fn whole_hours(
+        &mut self,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> Result<Vec<(i64, u64)>, StorageError> {
+        query(
+            self.0,
+            "SELECT hour, message_count FROM hour_counts \
+             WHERE ($1::int8 IS NULL OR hour >= $1) AND ($2::int8 IS NULL OR hour <= $2) \
+             ORDER BY hour",
+            &[(&first, Type::INT8), (&last, Type::INT8)],
+        )?
+        .iter()
+        .map(|row| Ok((get(row, 0)?, get::<i64>(row, 1)?.unsigned_abs())))
+        .collect()
+    }
+
+    fn count_between(&mut self, from_us: i64, until_us: i64) -> Result<u64, StorageError> {
+        let row = query_one(
+            self.0,
+            "SELECT count(*) FROM messages WHERE ts_us >= $1 AND ts_us < $2",
+            &[(&from_us, Type::INT8), (&until_us, Type::INT8)],
+        )?;
+        Ok(get::<i64>(&row, 0)?.unsigned_abs())
+    }
+}
