@@ -138,9 +138,8 @@ pub fn get<'a, T: postgres::types::FromSql<'a>>(
     row.try_get(index).map_err(from_pg)
 }
 
-/// Readiness reasons that name a cause the kinds alone do not.
+/// A readiness reason that names a cause the kinds alone do not.
 const NO_SUCH_DATABASE: &str = "database does not exist";
-const SERVER_UNREACHABLE: &str = "database server is unreachable";
 
 /// Classifies a driver error into a public kind, keeping its text (which never holds the
 /// password) for the logs.
@@ -151,8 +150,7 @@ pub fn from_pg(error: postgres::Error) -> StorageError {
     };
     let Some(code) = error.code() else {
         // No answer from the server: the connection failed or broke.
-        return StorageError::new(StorageErrorKind::Unreachable, detail)
-            .because(SERVER_UNREACHABLE);
+        return StorageError::new(StorageErrorKind::Unreachable, detail);
     };
     let kind = match code {
         c if *c == SqlState::INVALID_PASSWORD

@@ -44,13 +44,17 @@ const BEGIN_IMPORT: &str = "BEGIN; SET LOCAL statement_timeout = 0";
 const IMPORT_STAGE_ROWS: usize = 50_000;
 
 /// Stores rows, given by `input` (a query yielding `message_id, from_msisdn, to_msisdn, ts,
-/// ts_us, text, text_folded, created_at`, one row per `message_id`), after the position `$1`,
-/// and keeps the aggregates; returns the ids it stored. Rows already stored are skipped.
+/// ts_us, text, text_folded, created_at`, one row per `message_id`), at the positions after
+/// `$1`, and keeps the aggregates; returns the ids it stored. Rows already stored are skipped
+/// before positions are handed out (no writer can store one meanwhile: they take turns), so
+/// positions have no gaps; `ON CONFLICT` stays as the guarantee.
 fn store_rows_sql(input: &str) -> String {
     format!(
         "WITH input AS ({input}),
         numbered AS (
-            SELECT input.*, $1::int8 + row_number() OVER (ORDER BY message_id) AS seq FROM input),
+            SELECT input.*, $1::int8 + row_number() OVER (ORDER BY message_id) AS seq
+            FROM input
+            WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = input.message_id)),
         inserted AS (
             INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, ts_us, text,
                                   text_folded, created_at, seq)
