@@ -252,7 +252,7 @@ impl Config {
     pub fn store_settings(&self) -> StoreSettings {
         StoreSettings {
             write_timeout: Duration::from_millis(self.write_timeout_ms),
-            ca_file: self.database_ca_file.clone(),
+            ca_file: given_path(&self.database_ca_file),
             ..StoreSettings::new(Opening::CreateIfMissing)
         }
     }
@@ -264,6 +264,11 @@ impl Config {
             interval: Duration::from_secs(self.retention_interval_secs),
         })
     }
+}
+
+/// A path setting, where an empty value means unset, as deployment tools often write them.
+fn given_path(path: &Option<PathBuf>) -> Option<PathBuf> {
+    path.clone().filter(|path| !path.as_os_str().is_empty())
 }
 
 /// The retention policy: delete messages whose `ts` is older than `max_age`, checking every
@@ -366,7 +371,7 @@ impl DatabaseLocation {
     pub fn store_settings(&self, opening: Opening) -> StoreSettings {
         StoreSettings {
             write_timeout: Duration::from_millis(self.write_timeout_ms),
-            ca_file: self.database_ca_file.clone(),
+            ca_file: given_path(&self.database_ca_file),
             ..StoreSettings::new(opening)
         }
     }

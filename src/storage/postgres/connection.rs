@@ -146,7 +146,17 @@ const NO_SUCH_DATABASE: &str = "database does not exist";
 pub fn from_pg(error: postgres::Error) -> StorageError {
     let detail = match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => error.to_string(),
+        None => {
+            // The causes say what failed below the driver (a refused connection, a certificate
+            // that did not verify).
+            let mut detail = error.to_string();
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                detail.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            detail
+        }
     };
     let Some(code) = error.code() else {
         // No answer from the server: the connection failed or broke.
