@@ -56,6 +56,27 @@ pub struct MessageSlice {
     pub next: Option<Position>,
 }
 
+impl MessageSlice {
+    /// The first `limit` of `rows` (messages in listing order, each with the instant its `ts`
+    /// denotes), read one past the limit to tell whether more follow: then the slice says
+    /// where the next one starts.
+    pub fn of(mut rows: Vec<(Message, i64)>, limit: usize) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = rows
+            .last()
+            .filter(|_| more)
+            .map(|(message, ts_us)| Position {
+                ts_us: *ts_us,
+                message_id: message.message_id.clone(),
+            });
+        Self {
+            messages: rows.into_iter().map(|(message, _)| message).collect(),
+            next,
+        }
+    }
+}
+
 /// Messages stored for one sender.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SenderCount {

@@ -122,6 +122,34 @@ impl ImportReport {
     }
 }
 
+/// Rows of an import, each valid, or an abort that ends the import.
+pub type ImportRows<'a> = dyn Iterator<Item = Result<ImportRow, ImportAborted>> + 'a;
+
+/// Runs an import chunk by chunk, as every store does: `import_chunk` stores one chunk (all of
+/// `rows`, without `commit_every`) in one transaction, committed whole or rolled back when an
+/// item aborts it, and reports it. The import stops after the first aborted chunk. `progress`
+/// hears the rows done so far, `import_chunk`'s own reports included.
+pub fn import_in_chunks(
+    rows: &mut ImportRows<'_>,
+    commit_every: Option<usize>,
+    progress: &mut dyn FnMut(u64),
+    mut import_chunk: impl FnMut(
+        &mut ImportRows<'_>,
+        &mut dyn FnMut(u64),
+    ) -> Result<ImportReport, StorageError>,
+) -> Result<ImportReport, StorageError> {
+    let mut report = ImportReport::default();
+    let mut rows = rows.peekable();
+    while !report.aborted && rows.peek().is_some() {
+        let mut chunk = rows.by_ref().take(commit_every.unwrap_or(usize::MAX));
+        let done_before = report.rows();
+        let imported = import_chunk(&mut chunk, &mut |done| progress(done_before + done))?;
+        report.add(imported);
+        progress(report.rows());
+    }
+    Ok(report)
+}
+
 /// What a successful [`MessageWriter::probe`] saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeReport {

@@ -122,20 +122,8 @@ fn read_page(
 /// The messages of `rows` (read with [`COLUMNS`]), at most `limit`, and where the next slice
 /// starts when there were more.
 fn slice_of(rows: &[Row], limit: usize) -> Result<MessageSlice, StorageError> {
-    let mut messages = rows.iter().map(positioned).collect::<Result<Vec<_>, _>>()?;
-    let more = messages.len() > limit;
-    messages.truncate(limit);
-    let next = messages
-        .last()
-        .filter(|_| more)
-        .map(|(message, ts_us)| Position {
-            ts_us: *ts_us,
-            message_id: message.message_id.clone(),
-        });
-    Ok(MessageSlice {
-        messages: messages.into_iter().map(|(message, _)| message).collect(),
-        next,
-    })
+    let rows = rows.iter().map(positioned).collect::<Result<Vec<_>, _>>()?;
+    Ok(MessageSlice::of(rows, limit))
 }
 
 /// A row read with [`COLUMNS`], decoded, with its `ts_us`.
@@ -174,20 +162,7 @@ fn checked_page(
     let skip = usize::try_from(offset)
         .unwrap_or(usize::MAX)
         .min(kept.len());
-    let mut page: Vec<(Message, i64)> = kept.split_off(skip);
-    let more = page.len() > limit;
-    page.truncate(limit);
-    let next = page
-        .last()
-        .filter(|_| more)
-        .map(|(message, ts_us)| Position {
-            ts_us: *ts_us,
-            message_id: message.message_id.clone(),
-        });
-    Ok(MessageSlice {
-        messages: page.into_iter().map(|(message, _)| message).collect(),
-        next,
-    })
+    Ok(MessageSlice::of(kept.split_off(skip), limit))
 }
 
 /// Calls `keep` with every row matching `filter` after `after` whose text contains `needle`

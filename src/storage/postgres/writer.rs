@@ -25,7 +25,8 @@ use super::worker::Worker;
 use crate::domain::NewMessage;
 use crate::domain::timestamp::{format_micros, now_micros};
 use crate::storage::{
-    ImportAborted, ImportReport, ImportRow, InsertOutcome, MessageWriter, ProbeReport, StorageError,
+    ImportAborted, ImportReport, ImportRow, ImportRows, InsertOutcome, MessageWriter, ProbeReport,
+    StorageError, import_in_chunks,
 };
 
 /// Locks the totals row: every writer's first step.
@@ -323,25 +324,21 @@ impl WriterConnection {
         progress: &mpsc::Sender<u64>,
     ) -> Result<ImportReport, StorageError> {
         let received_at = format_micros(now_micros());
-        let mut report = ImportReport::default();
-        let mut rows = rows.into_iter().peekable();
-        while !report.aborted && rows.peek().is_some() {
-            let chunk = rows.by_ref().take(commit_every.unwrap_or(usize::MAX));
-            let done_before = report.rows();
-            let imported = self.import_chunk(chunk, &received_at, &mut |done| {
-                let _ = progress.send(done_before + done);
-            })?;
-            report.add(imported);
-            let _ = progress.send(report.rows());
-        }
-        Ok(report)
+        import_in_chunks(
+            &mut rows.into_iter(),
+            commit_every,
+            &mut |done| {
+                let _ = progress.send(done);
+            },
+            |chunk, progress| self.import_chunk(chunk, &received_at, progress),
+        )
     }
 
     /// Imports one chunk in one transaction: committed whole, or rolled back (and reported
     /// `aborted`, with nothing counted) when an item stops the import.
     fn import_chunk(
         &mut self,
-        rows: impl Iterator<Item = Result<ImportRow, ImportAborted>>,
+        rows: &mut ImportRows<'_>,
         received_at: &str,
         progress: &mut dyn FnMut(u64),
     ) -> Result<ImportReport, StorageError> {

@@ -112,7 +112,7 @@ fn read_page(
     ));
     args.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
     let mut statement = conn.prepare_cached(&sql).map_err(from_sqlite)?;
-    let mut rows = statement
+    let rows = statement
         .query_map(params_from_iter(args), |row| {
             Ok((
                 Message {
@@ -127,19 +127,7 @@ fn read_page(
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(from_sqlite)?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = rows
-        .last()
-        .filter(|_| more)
-        .map(|(message, ts_us)| Position {
-            ts_us: *ts_us,
-            message_id: message.message_id.clone(),
-        });
-    Ok(MessageSlice {
-        messages: rows.into_iter().map(|(message, _)| message).collect(),
-        next,
-    })
+    Ok(MessageSlice::of(rows, limit))
 }
 
 /// Runs `read` with a time budget: `None` when it ran out (the read was interrupted).

@@ -16,8 +16,8 @@ use crate::domain::NewMessage;
 use crate::domain::timestamp::{format_micros, now_micros};
 use crate::metrics::Metrics;
 use crate::storage::{
-    ImportAborted, ImportReport, ImportRow, InsertOutcome, MessageWriter, ProbeReport,
-    StorageError, Upkeep,
+    ImportAborted, ImportReport, ImportRow, ImportRows, InsertOutcome, MessageWriter, ProbeReport,
+    StorageError, Upkeep, import_in_chunks,
 };
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
@@ -114,17 +114,9 @@ impl SqliteWriter {
         conn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)
             .map_err(from_sqlite)?;
         let received_at = format_micros(now_micros());
-        let mut report = ImportReport::default();
-        let mut rows = rows.peekable();
-        while !report.aborted && rows.peek().is_some() {
-            let chunk = rows.by_ref().take(commit_every.unwrap_or(usize::MAX));
-            let done_before = report.rows();
-            let imported = import_chunk(conn, chunk, &received_at, &mut |done| {
-                progress(done_before + done)
-            })?;
-            report.add(imported);
-            progress(report.rows());
-        }
+        let report = import_in_chunks(rows, commit_every, progress, |chunk, progress| {
+            import_chunk(conn, chunk, &received_at, progress)
+        })?;
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(from_sqlite)?;
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -229,7 +221,7 @@ fn index_text_slice(conn: &mut Connection, limit: usize) -> Result<usize, Storag
 /// rows done every 10,000 rows.
 fn import_chunk(
     conn: &mut Connection,
-    rows: impl Iterator<Item = Result<ImportRow, ImportAborted>>,
+    rows: &mut ImportRows<'_>,
     received_at: &str,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ImportReport, StorageError> {
