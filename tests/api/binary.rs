@@ -3,6 +3,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -30,14 +31,7 @@ where
     K: AsRef<OsStr>,
     V: AsRef<OsStr>,
 {
-    let mut command = match prefix.split_first() {
-        Some((program, arguments)) => {
-            let mut command = Command::new(program);
-            command.args(arguments).arg(BINARY);
-            command
-        }
-        None => Command::new(BINARY),
-    };
+    let mut command = through_prefix(prefix, BINARY);
     command
         .current_dir(dir)
         .env_clear()
@@ -48,15 +42,32 @@ where
     command
 }
 
+/// `program`, run through `prefix` when it is not empty (see [`prefixed_command`]).
+pub fn through_prefix(prefix: &[&str], program: impl AsRef<OsStr>) -> Command {
+    match prefix.split_first() {
+        Some((first, arguments)) => {
+            let mut command = Command::new(first);
+            command.args(arguments).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
 /// The `setpriv` arguments that run a command as `nobody`, when this process may do that.
 pub fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
-    let prefix = vec![
+    usable_prefix(vec![
         "setpriv",
         "--reuid=nobody",
         "--regid=nogroup",
         "--clear-groups",
         "--",
-    ];
+    ])
+}
+
+/// `prefix` (a program and its arguments that end by running a command, see
+/// [`prefixed_command`]) when a command run through it works here, tried with `true`.
+pub fn usable_prefix(prefix: Vec<&'static str>) -> Result<Vec<&'static str>, String> {
     let probe = Command::new(prefix[0])
         .args(&prefix[1..])
         .arg("true")
@@ -65,9 +76,28 @@ pub fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
         .status();
     match probe {
         Ok(status) if status.success() => Ok(prefix),
-        Ok(status) => Err(format!("setpriv cannot switch to nobody ({status})")),
-        Err(error) => Err(format!("setpriv is not available ({error})")),
+        Ok(status) => Err(format!(
+            "`{}` does not work here ({status})",
+            prefix.join(" ")
+        )),
+        Err(error) => Err(format!("{} is not available ({error})", prefix[0])),
     }
+}
+
+/// True when this process runs as root.
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
+
+/// A port of 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free local port")
+        .port()
 }
 
 /// The service on 127.0.0.1 with a free port and `dir/data/app.db`, plus `extra`, run through
@@ -107,8 +137,14 @@ pub fn exported(dir: &Path, database_url: &str) -> Vec<Value> {
 /// drop privileges): a `SKIP` line, or a failure when `REQUIRE_PRIVILEGED_TESTS=1`, which
 /// `.ci/run` sets when it runs as root, so that CI cannot pass by skipping.
 pub fn skip(test: &str, why: &str) {
-    if std::env::var("REQUIRE_PRIVILEGED_TESTS").is_ok_and(|v| v == "1") {
-        panic!("{test} could not run, and REQUIRE_PRIVILEGED_TESTS=1: {why}");
+    skip_unless_required("REQUIRE_PRIVILEGED_TESTS", test, why);
+}
+
+/// Reports that a test cannot run here: a `SKIP` line, or a failure when the variable
+/// `required_by` is `1`.
+pub fn skip_unless_required(required_by: &str, test: &str, why: &str) {
+    if std::env::var(required_by).is_ok_and(|v| v == "1") {
+        panic!("{test} could not run, and {required_by}=1: {why}");
     }
     eprintln!("SKIP {test}: {why}");
 }
