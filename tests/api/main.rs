@@ -6,6 +6,8 @@ mod commands;
 mod container;
 mod data;
 mod helpers;
+mod postgres;
+mod postgres_setup;
 
 mod health;
 mod logging;
