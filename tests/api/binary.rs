@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::store::TestDatabase;
+
 pub const BINARY: &str = env!("CARGO_BIN_EXE_webhook-processor");
 
 /// A `Command` for the binary with a clean environment, run in `dir` (so no `.env` from the
@@ -100,18 +102,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The service on 127.0.0.1 with a free port and `dir/data/app.db`, plus `extra`, run through
-/// `prefix` as [`prefixed_command`] does; and the database's path.
-pub fn service_command(prefix: &[&str], dir: &Path, extra: &[(&str, &str)]) -> (Command, PathBuf) {
-    let db_path = dir.join("data/app.db");
-    let url = format!("sqlite:///{}", db_path.display());
+/// The service on 127.0.0.1 with a free port and `database`, in its folder, plus `extra`, run
+/// through `prefix` as [`prefixed_command`] does.
+pub fn service_command(
+    prefix: &[&str],
+    database: &TestDatabase,
+    extra: &[(&str, &str)],
+) -> Command {
+    let url = database.url();
     let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
     ];
     vars.extend_from_slice(extra);
-    (prefixed_command(prefix, dir, vars), db_path)
+    prefixed_command(prefix, database.dir(), vars)
 }
 
 /// Every message stored in the database `database_url` names, as the `export` command writes
@@ -154,27 +159,28 @@ pub struct RunningBinary {
     pub child: Child,
     pub port: u16,
     pub lines: Arc<Mutex<Vec<String>>>,
-    pub db_path: PathBuf,
+    database_url: String,
+    /// The folder it runs in.
+    dir: PathBuf,
 }
 
 impl RunningBinary {
-    /// Starts the binary on 127.0.0.1 with a free port and `dir/data/app.db`, plus `extra`.
-    pub fn start(dir: &Path, secret: &str, extra: &[(&str, &str)]) -> Self {
+    /// Starts the binary on 127.0.0.1 with a free port and `database`, plus `extra`.
+    pub fn start(database: &TestDatabase, secret: &str, extra: &[(&str, &str)]) -> Self {
         let mut vars = vec![("WEBHOOK_SECRET", secret)];
         vars.extend_from_slice(extra);
-        Self::start_with(dir, &vars)
+        Self::start_with(database, &vars)
     }
 
     /// Like [`RunningBinary::start`], with exactly the given variables besides the address and
     /// the database.
-    pub fn start_with(dir: &Path, extra: &[(&str, &str)]) -> Self {
-        let (command, db_path) = service_command(&[], dir, extra);
-        Self::spawn(command, db_path).expect("the service starts")
+    pub fn start_with(database: &TestDatabase, extra: &[(&str, &str)]) -> Self {
+        Self::spawn(service_command(&[], database, extra), database).expect("the service starts")
     }
 
-    /// Spawns `command` (the binary, or something that becomes it) and waits until the service
-    /// logs the port it listens on; on failure, says how the process ended.
-    pub fn spawn(mut command: Command, db_path: PathBuf) -> Result<Self, String> {
+    /// Spawns `command` (the binary on `database`, or something that becomes it) and waits
+    /// until the service logs the port it listens on; on failure, says how the process ended.
+    pub fn spawn(mut command: Command, database: &TestDatabase) -> Result<Self, String> {
         let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -195,7 +201,8 @@ impl RunningBinary {
                 child,
                 port,
                 lines,
-                db_path,
+                database_url: database.url(),
+                dir: database.dir().to_owned(),
             }),
             Err(_) => {
                 let _ = child.kill();
@@ -224,14 +231,13 @@ impl RunningBinary {
     }
 
     /// The `DATABASE_URL` the service runs on.
-    pub fn database_url(&self) -> String {
-        format!("sqlite:///{}", self.db_path.display())
+    pub fn database_url(&self) -> &str {
+        &self.database_url
     }
 
     /// Every message stored, as the `export` command lists them (see [`exported`]).
     pub fn exported(&self) -> Vec<Value> {
-        let dir = self.db_path.parent().expect("the database is in a folder");
-        exported(dir, &self.database_url())
+        exported(&self.dir, self.database_url())
     }
 
     /// Waits up to `timeout` for the process to exit.

@@ -23,7 +23,7 @@
 //! are skipped with one `SKIP` line; `REQUIRE_POSTGRES_TESTS=1` makes any skip a failure.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -476,6 +476,66 @@ impl PostgresDatabase {
     pub fn psql(&self, sql: &str) -> Result<String, String> {
         run_psql(self.server.psql(Some(&self.name)), sql)
     }
+
+    /// Holds a lock of `mode` (e.g. `EXCLUSIVE`) on `table` in an open transaction, until the
+    /// returned handle is dropped.
+    pub fn lock_table(&self, table: &str, mode: &str) -> Result<TableLock, String> {
+        let mut session = self
+            .server
+            .psql(Some(&self.name))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("psql cannot run: {e}"))?;
+        let mut input = session.stdin.take().expect("stdin is piped");
+        let written = writeln!(
+            input,
+            "BEGIN;\nLOCK TABLE {table} IN {mode} MODE;\nSELECT 'locked';"
+        );
+        let mut answer = String::new();
+        let stdout = session.stdout.take().expect("stdout is piped");
+        let _ = BufReader::new(stdout).read_line(&mut answer);
+        if written.is_ok() && answer.trim() == "locked" {
+            return Ok(TableLock {
+                input: Some(input),
+                session,
+            });
+        }
+        drop(input);
+        let output = session.wait_with_output().map_err(|e| e.to_string())?;
+        Err(format!(
+            "LOCK TABLE {table}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+
+    /// Refuses every new connection to this database and ends the open ones, as a database
+    /// that went away would; [`PostgresDatabase::allow_connections`] undoes it.
+    pub fn refuse_connections(&self) -> Result<(), String> {
+        let name = &self.name;
+        run_psql(
+            self.server.psql(None),
+            &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+        )?;
+        run_psql(
+            self.server.psql(None),
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{name}'"
+            ),
+        )
+        .map(drop)
+    }
+
+    /// Lets connections in again.
+    pub fn allow_connections(&self) -> Result<(), String> {
+        run_psql(
+            self.server.psql(None),
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.name),
+        )
+        .map(drop)
+    }
 }
 
 impl Drop for PostgresDatabase {
@@ -488,6 +548,21 @@ impl Drop for PostgresDatabase {
         if let (Err(why), Server::External { .. }) = (dropped, &self.server) {
             eprintln!("the test database {} stays: {why}", self.name);
         }
+    }
+}
+
+/// A psql session holding a table lock in an open transaction; dropping it rolls back.
+pub struct TableLock {
+    input: Option<ChildStdin>,
+    session: Child,
+}
+
+impl Drop for TableLock {
+    fn drop(&mut self) {
+        if let Some(mut input) = self.input.take() {
+            let _ = writeln!(input, "ROLLBACK;");
+        }
+        let _ = self.session.wait();
     }
 }
 

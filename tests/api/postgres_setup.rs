@@ -1,7 +1,11 @@
 //! The PostgreSQL the tests run on (`postgres.rs`): a fresh database per test, private
-//! clusters, PgBouncer. They run wherever a server is at hand.
+//! clusters, PgBouncer, and the outside lock and outage the store tests make. They run wherever
+//! a server is at hand, whatever `STORES` says.
+
+use std::time::Duration;
 
 use crate::postgres::{self, PgBouncer, PostgresDatabase, StopMode, psql_at};
+use crate::store::{Store, TestDatabase};
 
 /// The tables of the public schema of the database `url` names, as [`APP_ROLE`] sees them.
 ///
@@ -19,6 +23,11 @@ fn tables(url: &str) -> String {
 /// [`postgres::available`]).
 fn fresh_database() -> Option<PostgresDatabase> {
     postgres::available().then(postgres::fresh_database)
+}
+
+/// A [`TestDatabase`] on PostgreSQL, or `None` where there is no server.
+fn test_database() -> Option<TestDatabase> {
+    postgres::available().then(|| TestDatabase::new(Store::Postgres))
 }
 
 #[test]
@@ -128,4 +137,57 @@ fn pgbouncer_serves_the_database_in_transaction_pooling() {
         "through_the_pool",
         "the same database"
     );
+}
+
+#[test]
+fn the_outside_write_lock_holds_writes_off_until_it_is_dropped_while_reads_go_on() {
+    let Some(database) = test_database() else {
+        return;
+    };
+    let url = database.url();
+    psql_at(&url, "CREATE TABLE messages (n int)").unwrap();
+    let write = "SET lock_timeout = '300ms'; INSERT INTO messages VALUES (1)";
+
+    let lock = database.hold_write_lock();
+    let held_off = psql_at(&url, write);
+    let read = psql_at(&url, "SELECT count(*) FROM messages");
+    drop(lock);
+
+    let refused = held_off.expect_err("the write waits for the lock");
+    assert!(refused.contains("lock timeout"), "{refused}");
+    assert_eq!(read.as_deref(), Ok("0"), "reads go on");
+    assert_eq!(
+        psql_at(&url, write),
+        Ok(String::new()),
+        "written once it goes"
+    );
+}
+
+#[test]
+fn a_database_taken_away_ends_its_sessions_and_refuses_connections_until_it_comes_back() {
+    let Some(database) = test_database() else {
+        return;
+    };
+    let url = database.url();
+    let session = std::thread::spawn({
+        let url = url.clone();
+        move || psql_at(&url, "SELECT pg_sleep(30)")
+    });
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'";
+    while psql_at(&url, sleeping).unwrap() == "0" {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let away = database.take_away();
+    let refused = psql_at(&url, "SELECT 1");
+    let ended = session.join().unwrap();
+    drop(away);
+
+    let refused = refused.expect_err("connections are refused");
+    assert!(
+        refused.contains("not currently accepting connections"),
+        "{refused}"
+    );
+    assert!(ended.is_err(), "the open session is ended: {ended:?}");
+    assert_eq!(psql_at(&url, "SELECT 1").as_deref(), Ok("1"));
 }
