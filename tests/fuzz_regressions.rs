@@ -3,13 +3,28 @@
 //! (`fuzz/checks/request_body.rs`); and the fuzzer's seeds, so those checks stay true.
 
 #[allow(dead_code)]
+#[path = "api/binary.rs"]
+mod binary;
+#[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
+#[allow(dead_code)]
+#[path = "api/postgres.rs"]
+mod postgres;
+#[allow(dead_code)]
+#[path = "api/store.rs"]
+mod store;
 
 #[path = "../fuzz/checks/request_body.rs"]
 mod checks;
 
 use std::path::Path;
+
+use store::{Store, store_tests};
+
+store_tests! {
+    async a_twenty_digit_fraction_is_answered_over_http,
+}
 
 /// A body whose `ts` has a 20-digit fraction: the digits overflow an i64 while being checked.
 const TWENTY_DIGIT_FRACTION: &[u8] =
@@ -46,9 +61,8 @@ fn a_timestamp_fraction_of_twenty_digits_is_checked_without_overflow() {
     checks::check(FIRST_FUZZ_CRASH);
 }
 
-#[actix_web::test]
-async fn a_twenty_digit_fraction_is_answered_over_http() {
-    let app = helpers::spawn_app().await;
+async fn a_twenty_digit_fraction_is_answered_over_http(store: Store) {
+    let app = helpers::spawn_app(store).await;
     let posted = app
         .client
         .post(app.url("/webhook"))

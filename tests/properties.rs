@@ -6,8 +6,17 @@
 //! Case counts are moderate so the suite stays quick; raise them with `PROPTEST_CASES=N`.
 
 #[allow(dead_code)]
+#[path = "api/binary.rs"]
+mod binary;
+#[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
+#[allow(dead_code)]
+#[path = "api/postgres.rs"]
+mod postgres;
+#[allow(dead_code)]
+#[path = "api/store.rs"]
+mod store;
 
 #[allow(
     dead_code,
@@ -25,6 +34,7 @@ use webhook_processor::domain::{FieldError, MessageQuery, NewMessage, Timestamp}
 use webhook_processor::signing::decode_hex_signature as decode_signature;
 
 use checks::verifier;
+use store::{Store, store_tests};
 
 /// Cases for the pure functions; the HTTP properties run fewer.
 fn cases(default: u32) -> ProptestConfig {
@@ -606,10 +616,14 @@ fn query_string() -> impl Strategy<Value = String> {
     prop::collection::vec(part, 0..10).prop_map(|parts| parts.concat())
 }
 
-#[test]
-fn any_webhook_body_signed_or_not_is_answered_2xx_or_4xx_never_5xx() {
+store_tests! {
+    fn any_webhook_body_signed_or_not_is_answered_2xx_or_4xx_never_5xx,
+    fn any_query_string_on_messages_is_answered_2xx_or_4xx_never_5xx,
+}
+
+fn any_webhook_body_signed_or_not_is_answered_2xx_or_4xx_never_5xx(store: Store) {
     let system = actix_web::rt::System::new();
-    let app = system.block_on(helpers::spawn_app());
+    let app = system.block_on(helpers::spawn_app(store));
     proptest!(cases(48), |(body in http_body(), signed in any::<bool>())| {
         let signature = signed.then(|| helpers::sign(&body));
         let status = system.block_on(async {
@@ -622,10 +636,9 @@ fn any_webhook_body_signed_or_not_is_answered_2xx_or_4xx_never_5xx() {
     });
 }
 
-#[test]
-fn any_query_string_on_messages_is_answered_2xx_or_4xx_never_5xx() {
+fn any_query_string_on_messages_is_answered_2xx_or_4xx_never_5xx(store: Store) {
     let system = actix_web::rt::System::new();
-    let app = system.block_on(helpers::spawn_app());
+    let app = system.block_on(helpers::spawn_app(store));
     proptest!(cases(64), |(query in query_string())| {
         let url = format!("{}/messages?{query}", app.address);
         let status = system.block_on(async {

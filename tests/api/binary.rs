@@ -3,12 +3,15 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::store::TestDatabase;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_webhook-processor");
 
@@ -30,14 +33,7 @@ where
     K: AsRef<OsStr>,
     V: AsRef<OsStr>,
 {
-    let mut command = match prefix.split_first() {
-        Some((program, arguments)) => {
-            let mut command = Command::new(program);
-            command.args(arguments).arg(BINARY);
-            command
-        }
-        None => Command::new(BINARY),
-    };
+    let mut command = through_prefix(prefix, BINARY);
     command
         .current_dir(dir)
         .env_clear()
@@ -48,15 +44,32 @@ where
     command
 }
 
+/// `program`, run through `prefix` when it is not empty (see [`prefixed_command`]).
+pub fn through_prefix(prefix: &[&str], program: impl AsRef<OsStr>) -> Command {
+    match prefix.split_first() {
+        Some((first, arguments)) => {
+            let mut command = Command::new(first);
+            command.args(arguments).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
 /// The `setpriv` arguments that run a command as `nobody`, when this process may do that.
 pub fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
-    let prefix = vec![
+    usable_prefix(vec![
         "setpriv",
         "--reuid=nobody",
         "--regid=nogroup",
         "--clear-groups",
         "--",
-    ];
+    ])
+}
+
+/// `prefix` (a program and its arguments that end by running a command, see
+/// [`prefixed_command`]) when a command run through it works here, tried with `true`.
+pub fn usable_prefix(prefix: Vec<&'static str>) -> Result<Vec<&'static str>, String> {
     let probe = Command::new(prefix[0])
         .args(&prefix[1..])
         .arg("true")
@@ -65,23 +78,45 @@ pub fn unprivileged_prefix() -> Result<Vec<&'static str>, String> {
         .status();
     match probe {
         Ok(status) if status.success() => Ok(prefix),
-        Ok(status) => Err(format!("setpriv cannot switch to nobody ({status})")),
-        Err(error) => Err(format!("setpriv is not available ({error})")),
+        Ok(status) => Err(format!(
+            "`{}` does not work here ({status})",
+            prefix.join(" ")
+        )),
+        Err(error) => Err(format!("{} is not available ({error})", prefix[0])),
     }
 }
 
-/// The service on 127.0.0.1 with a free port and `dir/data/app.db`, plus `extra`, run through
-/// `prefix` as [`prefixed_command`] does; and the database's path.
-pub fn service_command(prefix: &[&str], dir: &Path, extra: &[(&str, &str)]) -> (Command, PathBuf) {
-    let db_path = dir.join("data/app.db");
-    let url = format!("sqlite:///{}", db_path.display());
+/// True when this process runs as root.
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
+
+/// A port of 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free local port")
+        .port()
+}
+
+/// The service on 127.0.0.1 with a free port and `database`, in its folder, plus `extra`, run
+/// through `prefix` as [`prefixed_command`] does.
+pub fn service_command(
+    prefix: &[&str],
+    database: &TestDatabase,
+    extra: &[(&str, &str)],
+) -> Command {
+    let url = database.url();
     let mut vars = vec![
         ("DATABASE_URL", url.as_str()),
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
     ];
     vars.extend_from_slice(extra);
-    (prefixed_command(prefix, dir, vars), db_path)
+    prefixed_command(prefix, database.dir(), vars)
 }
 
 /// Every message stored in the database `database_url` names, as the `export` command writes
@@ -107,8 +142,14 @@ pub fn exported(dir: &Path, database_url: &str) -> Vec<Value> {
 /// drop privileges): a `SKIP` line, or a failure when `REQUIRE_PRIVILEGED_TESTS=1`, which
 /// `.ci/run` sets when it runs as root, so that CI cannot pass by skipping.
 pub fn skip(test: &str, why: &str) {
-    if std::env::var("REQUIRE_PRIVILEGED_TESTS").is_ok_and(|v| v == "1") {
-        panic!("{test} could not run, and REQUIRE_PRIVILEGED_TESTS=1: {why}");
+    skip_unless_required("REQUIRE_PRIVILEGED_TESTS", test, why);
+}
+
+/// Reports that a test cannot run here: a `SKIP` line, or a failure when the variable
+/// `required_by` is `1`.
+pub fn skip_unless_required(required_by: &str, test: &str, why: &str) {
+    if std::env::var(required_by).is_ok_and(|v| v == "1") {
+        panic!("{test} could not run, and {required_by}=1: {why}");
     }
     eprintln!("SKIP {test}: {why}");
 }
@@ -118,27 +159,28 @@ pub struct RunningBinary {
     pub child: Child,
     pub port: u16,
     pub lines: Arc<Mutex<Vec<String>>>,
-    pub db_path: PathBuf,
+    database_url: String,
+    /// The folder it runs in.
+    dir: PathBuf,
 }
 
 impl RunningBinary {
-    /// Starts the binary on 127.0.0.1 with a free port and `dir/data/app.db`, plus `extra`.
-    pub fn start(dir: &Path, secret: &str, extra: &[(&str, &str)]) -> Self {
+    /// Starts the binary on 127.0.0.1 with a free port and `database`, plus `extra`.
+    pub fn start(database: &TestDatabase, secret: &str, extra: &[(&str, &str)]) -> Self {
         let mut vars = vec![("WEBHOOK_SECRET", secret)];
         vars.extend_from_slice(extra);
-        Self::start_with(dir, &vars)
+        Self::start_with(database, &vars)
     }
 
     /// Like [`RunningBinary::start`], with exactly the given variables besides the address and
     /// the database.
-    pub fn start_with(dir: &Path, extra: &[(&str, &str)]) -> Self {
-        let (command, db_path) = service_command(&[], dir, extra);
-        Self::spawn(command, db_path).expect("the service starts")
+    pub fn start_with(database: &TestDatabase, extra: &[(&str, &str)]) -> Self {
+        Self::spawn(service_command(&[], database, extra), database).expect("the service starts")
     }
 
-    /// Spawns `command` (the binary, or something that becomes it) and waits until the service
-    /// logs the port it listens on; on failure, says how the process ended.
-    pub fn spawn(mut command: Command, db_path: PathBuf) -> Result<Self, String> {
+    /// Spawns `command` (the binary on `database`, or something that becomes it) and waits
+    /// until the service logs the port it listens on; on failure, says how the process ended.
+    pub fn spawn(mut command: Command, database: &TestDatabase) -> Result<Self, String> {
         let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -159,7 +201,8 @@ impl RunningBinary {
                 child,
                 port,
                 lines,
-                db_path,
+                database_url: database.url(),
+                dir: database.dir().to_owned(),
             }),
             Err(_) => {
                 let _ = child.kill();
@@ -188,14 +231,13 @@ impl RunningBinary {
     }
 
     /// The `DATABASE_URL` the service runs on.
-    pub fn database_url(&self) -> String {
-        format!("sqlite:///{}", self.db_path.display())
+    pub fn database_url(&self) -> &str {
+        &self.database_url
     }
 
     /// Every message stored, as the `export` command lists them (see [`exported`]).
     pub fn exported(&self) -> Vec<Value> {
-        let dir = self.db_path.parent().expect("the database is in a folder");
-        exported(dir, &self.database_url())
+        exported(&self.dir, self.database_url())
     }
 
     /// Waits up to `timeout` for the process to exit.

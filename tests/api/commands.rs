@@ -4,6 +4,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::binary::{BINARY, RunningBinary, command};
+use crate::store::{Store, TestDatabase, store_tests};
+
+store_tests! {
+    async a_body_signed_by_the_sign_command_is_accepted,
+    async healthcheck_exits_zero_only_while_the_service_is_ready,
+}
 
 fn sign(dir: &std::path::Path, args: &[&str], secret: &str, body: &[u8]) -> (bool, String) {
     let mut child = command(dir, &[("WEBHOOK_SECRET", secret)])
@@ -57,12 +63,11 @@ async fn sign_prints_the_same_hmac_as_openssl() {
     assert_eq!(out.trim_end(), expected);
 }
 
-#[actix_web::test]
-async fn a_body_signed_by_the_sign_command_is_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = RunningBinary::start(dir.path(), "cli-secret", &[]);
+async fn a_body_signed_by_the_sign_command_is_accepted(store: Store) {
+    let database = TestDatabase::new(store);
+    let service = RunningBinary::start(&database, "cli-secret", &[]);
     let body = br#"{"message_id":"cli-1","from":"+1","to":"+2","ts":"2025-01-15T10:00:00Z"}"#;
-    let (_, signature) = sign(dir.path(), &[], "cli-secret", body);
+    let (_, signature) = sign(database.dir(), &[], "cli-secret", body);
     let response = reqwest::Client::new()
         .post(service.url("/webhook"))
         .header("X-Signature", signature.trim_end())
@@ -73,20 +78,19 @@ async fn a_body_signed_by_the_sign_command_is_accepted() {
     assert_eq!(response.status().as_u16(), 200);
 }
 
-#[actix_web::test]
-async fn healthcheck_exits_zero_only_while_the_service_is_ready() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = RunningBinary::start(dir.path(), "s", &[("HEALTH_PROBE_INTERVAL_MS", "100")]);
+async fn healthcheck_exits_zero_only_while_the_service_is_ready(store: Store) {
+    let database = TestDatabase::new(store);
+    let service = RunningBinary::start(&database, "s", &[("HEALTH_PROBE_INTERVAL_MS", "100")]);
     let port = service.port.to_string();
     let healthcheck = || {
-        command(dir.path(), &[("HOST", "0.0.0.0"), ("PORT", &port)])
+        command(database.dir(), &[("HOST", "0.0.0.0"), ("PORT", &port)])
             .arg("healthcheck")
             .output()
             .unwrap()
     };
     assert!(healthcheck().status.success(), "ready service");
 
-    std::fs::rename(&service.db_path, dir.path().join("moved.db")).unwrap();
+    let _away = database.take_away();
     let mut unready = healthcheck();
     for _ in 0..40 {
         if !unready.status.success() {

@@ -12,13 +12,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::binary::{prefixed_command, unprivileged_prefix};
+use crate::binary::{free_port, prefixed_command, running_as_root, unprivileged_prefix};
 use crate::helpers::{message, sign_with};
 
 const SECRET: &str = "container-secret";
@@ -56,21 +55,10 @@ fn configmap_environment(configmap: &str) -> BTreeMap<String, String> {
 /// The `setpriv` prefix that runs a command as `nobody`; empty when this process is not root
 /// (it is then unprivileged already); `Err` when root cannot drop privileges here.
 fn image_user_prefix() -> Result<Vec<&'static str>, String> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+    if !running_as_root() {
         return Ok(Vec::new());
     }
     unprivileged_prefix()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free local port")
-        .port()
 }
 
 fn command(prefix: &[&str], dir: &Path, env: &BTreeMap<String, String>, args: &[&str]) -> Command {

@@ -2,18 +2,24 @@
 //! and retention.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use webhook_processor::domain::NewMessage;
 use webhook_processor::domain::timestamp::{format_micros, now_micros};
-use webhook_processor::metrics::Metrics;
-use webhook_processor::storage::{self, DatabaseUrl, ImportRow, Opening, StoreSettings};
 
 use crate::binary::command;
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app_on, spawn_app_with};
+use crate::store::{Store, TestDatabase, store_tests};
+
+store_tests! {
+    async http_export_streams_every_matching_message_as_ndjson_in_order,
+    async http_export_needs_the_read_token_when_one_is_set,
+    async export_then_import_round_trips_exactly,
+    async an_invalid_line_stops_the_import_before_anything_is_stored_unless_asked,
+    async with_commit_every_an_invalid_line_keeps_the_chunks_committed_before_it_and_says_so,
+    async retention_deletes_old_messages_in_the_background_and_keeps_the_stats_right,
+}
 
 /// `n` varied messages: several senders, Unicode and null texts, fractional timestamps.
 fn messages(n: usize, ts_of: impl Fn(usize) -> String) -> Vec<Value> {
@@ -40,23 +46,6 @@ fn ts_2025(i: usize) -> String {
     )
 }
 
-/// Stores messages straight into the database, as a bulk load would.
-fn preload(db_path: &Path, bodies: &[Value]) {
-    let url = DatabaseUrl::parse(&format!("sqlite:///{}", db_path.display())).unwrap();
-    let settings = StoreSettings::new(Opening::CreateIfMissing);
-    let storage = storage::open(&url, &settings, &Metrics::new()).unwrap();
-    let mut rows = bodies.iter().map(|body| {
-        Ok(ImportRow {
-            message: NewMessage::from_json(body.to_string().as_bytes()).unwrap(),
-            received_at: None,
-        })
-    });
-    storage
-        .writer()
-        .import(&mut rows, None, &mut |_| {})
-        .unwrap();
-}
-
 fn ndjson(bodies: &[Value]) -> String {
     bodies.iter().map(|b| format!("{b}\n")).collect()
 }
@@ -70,9 +59,10 @@ fn in_listing_order(mut bodies: Vec<Value>) -> Vec<Value> {
     bodies
 }
 
-fn run(dir: &Path, db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let url = format!("sqlite:///{}", dir.join(db).display());
-    let mut child = command(dir, &[("DATABASE_URL", &url)])
+/// Runs the binary with `args` on `database`, in its folder; whether it succeeded, its output
+/// and its errors.
+fn run(database: &TestDatabase, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = command(database.dir(), &[("DATABASE_URL", &database.url())])
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -82,12 +72,9 @@ fn run(dir: &Path, db: &str, args: &[&str], stdin: Option<&str>) -> (bool, Strin
         .spawn()
         .unwrap();
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        // A command that stops early (refusing its database, say) closes its input: what it
+        // printed says why.
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
     }
     let output = child.wait_with_output().unwrap();
     (
@@ -97,11 +84,10 @@ fn run(dir: &Path, db: &str, args: &[&str], stdin: Option<&str>) -> (bool, Strin
     )
 }
 
-#[actix_web::test]
-async fn http_export_streams_every_matching_message_as_ndjson_in_order() {
-    let app = spawn_app_with(&[]).await;
+async fn http_export_streams_every_matching_message_as_ndjson_in_order(store: Store) {
+    let app = spawn_app_with(store, &[]).await;
     let bodies = messages(2600, ts_2025);
-    preload(&app.db_path, &bodies);
+    app.database.preload(&bodies);
 
     let response = app.get("/messages/export").await;
     assert_eq!(response.status().as_u16(), 200);
@@ -142,9 +128,8 @@ async fn http_export_streams_every_matching_message_as_ndjson_in_order() {
     assert_eq!(body["detail"][0]["loc"], json!(["query", "since"]));
 }
 
-#[actix_web::test]
-async fn http_export_needs_the_read_token_when_one_is_set() {
-    let app: TestApp = spawn_app_with(&[("API_TOKEN", "t0k")]).await;
+async fn http_export_needs_the_read_token_when_one_is_set(store: Store) {
+    let app: TestApp = spawn_app_with(store, &[("API_TOKEN", "t0k")]).await;
     assert_eq!(app.get("/messages/export").await.status().as_u16(), 401);
     let allowed = app
         .client
@@ -156,23 +141,17 @@ async fn http_export_needs_the_read_token_when_one_is_set() {
     assert_eq!(allowed.status().as_u16(), 200);
 }
 
-#[actix_web::test]
-async fn export_then_import_round_trips_exactly() {
-    let dir = tempfile::tempdir().unwrap();
+async fn export_then_import_round_trips_exactly(store: Store) {
+    let (a, b) = (TestDatabase::new(store), TestDatabase::new(store));
     let bodies = messages(3000, ts_2025);
-    let (ok, _, stderr) = run(
-        dir.path(),
-        "a.db",
-        &["import", "/dev/stdin"],
-        Some(&ndjson(&bodies)),
-    );
+    let (ok, _, stderr) = run(&a, &["import", "/dev/stdin"], Some(&ndjson(&bodies)));
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("imported 3000 new message(s), skipped 0 duplicate(s)"),
         "{stderr}"
     );
 
-    let (ok, first, _) = run(dir.path(), "a.db", &["export"], None);
+    let (ok, first, _) = run(&a, &["export"], None);
     assert!(ok);
     let exported: Vec<Value> = first
         .lines()
@@ -183,13 +162,13 @@ async fn export_then_import_round_trips_exactly() {
         "the export is the input, in listing order"
     );
 
-    std::fs::write(dir.path().join("export.ndjson"), &first).unwrap();
-    let (ok, _, stderr) = run(dir.path(), "b.db", &["import", "export.ndjson"], None);
+    std::fs::write(b.dir().join("export.ndjson"), &first).unwrap();
+    let (ok, _, stderr) = run(&b, &["import", "export.ndjson"], None);
     assert!(ok, "{stderr}");
-    let (_, second, _) = run(dir.path(), "b.db", &["export"], None);
+    let (_, second, _) = run(&b, &["export"], None);
     assert!(second == first, "export → import → export is the identity");
 
-    let (ok, _, stderr) = run(dir.path(), "b.db", &["import", "export.ndjson"], None);
+    let (ok, _, stderr) = run(&b, &["import", "export.ndjson"], None);
     assert!(ok);
     assert!(
         stderr.contains("imported 0 new message(s), skipped 3000 duplicate(s)"),
@@ -201,8 +180,7 @@ async fn export_then_import_round_trips_exactly() {
     );
 
     let (ok, filtered, _) = run(
-        dir.path(),
-        "b.db",
+        &b,
         &[
             "export",
             "--from",
@@ -221,14 +199,13 @@ async fn export_then_import_round_trips_exactly() {
     assert!(filtered.lines().count() > 10);
 }
 
-#[actix_web::test]
-async fn an_invalid_line_stops_the_import_before_anything_is_stored_unless_asked() {
-    let dir = tempfile::tempdir().unwrap();
+async fn an_invalid_line_stops_the_import_before_anything_is_stored_unless_asked(store: Store) {
+    let database = TestDatabase::new(store);
     let mut input = ndjson(&messages(5, ts_2025));
     input.push_str("{\"message_id\": \"bad\", \"from\": \"123\"}\n\nnot json\n");
-    std::fs::write(dir.path().join("in.ndjson"), &input).unwrap();
+    std::fs::write(database.dir().join("in.ndjson"), &input).unwrap();
 
-    let (ok, _, stderr) = run(dir.path(), "app.db", &["import", "in.ndjson"], None);
+    let (ok, _, stderr) = run(&database, &["import", "in.ndjson"], None);
     assert!(!ok);
     assert!(stderr.contains("line 6: from:"), "{stderr}");
     assert!(stderr.contains("line 6: to: Field required"), "{stderr}");
@@ -237,15 +214,10 @@ async fn an_invalid_line_stops_the_import_before_anything_is_stored_unless_asked
         "{stderr}"
     );
     assert!(stderr.contains("nothing was imported"), "{stderr}");
-    let (_, exported, _) = run(dir.path(), "app.db", &["export"], None);
+    let (_, exported, _) = run(&database, &["export"], None);
     assert_eq!(exported, "", "all or nothing");
 
-    let (ok, _, stderr) = run(
-        dir.path(),
-        "app.db",
-        &["import", "in.ndjson", "--skip-invalid"],
-        None,
-    );
+    let (ok, _, stderr) = run(&database, &["import", "in.ndjson", "--skip-invalid"], None);
     assert!(ok, "{stderr}");
     assert!(
         stderr
@@ -254,22 +226,23 @@ async fn an_invalid_line_stops_the_import_before_anything_is_stored_unless_asked
     );
 }
 
-#[actix_web::test]
-async fn with_commit_every_an_invalid_line_keeps_the_chunks_committed_before_it_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
+async fn with_commit_every_an_invalid_line_keeps_the_chunks_committed_before_it_and_says_so(
+    store: Store,
+) {
+    let database = TestDatabase::new(store);
     let mut input = ndjson(&messages(5, ts_2025));
     input.push_str("not json\n");
     input.push_str(&ndjson(&messages(8, ts_2025)[5..]));
-    std::fs::write(dir.path().join("in.ndjson"), &input).unwrap();
+    std::fs::write(database.dir().join("in.ndjson"), &input).unwrap();
 
     let args = ["import", "in.ndjson", "--commit-every", "2"];
-    let (ok, _, stderr) = run(dir.path(), "app.db", &args, None);
+    let (ok, _, stderr) = run(&database, &args, None);
     assert!(!ok);
     assert!(
         stderr.contains("the 4 new message(s) committed before it stay imported"),
         "{stderr}"
     );
-    let (_, exported, _) = run(dir.path(), "app.db", &["export"], None);
+    let (_, exported, _) = run(&database, &["export"], None);
     assert_eq!(
         exported.lines().count(),
         4,
@@ -279,8 +252,8 @@ async fn with_commit_every_an_invalid_line_keeps_the_chunks_committed_before_it_
 
 #[actix_web::test]
 async fn the_original_services_database_migrates_with_the_same_validation() {
-    let dir = tempfile::tempdir().unwrap();
-    let old = rusqlite::Connection::open(dir.path().join("old.db")).unwrap();
+    let database = TestDatabase::new(Store::Sqlite);
+    let old = rusqlite::Connection::open(database.dir().join("old.db")).unwrap();
     old.execute_batch(
         "CREATE TABLE messages (message_id TEXT PRIMARY KEY, from_msisdn TEXT NOT NULL,
              to_msisdn TEXT NOT NULL, ts TEXT NOT NULL, text TEXT, created_at TEXT NOT NULL);
@@ -291,29 +264,23 @@ async fn the_original_services_database_migrates_with_the_same_validation() {
     .unwrap();
     drop(old);
 
-    let (ok, _, stderr) = run(
-        dir.path(),
-        "new.db",
-        &["import", "--from-sqlite", "old.db"],
-        None,
-    );
+    let (ok, _, stderr) = run(&database, &["import", "--from-sqlite", "old.db"], None);
     assert!(!ok, "row c is invalid");
     assert!(stderr.contains("row 3: from:"), "{stderr}");
 
     let (ok, _, stderr) = run(
-        dir.path(),
-        "new.db",
+        &database,
         &["import", "--from-sqlite", "old.db", "--skip-invalid"],
         None,
     );
     assert!(ok, "{stderr}");
-    let (_, exported, _) = run(dir.path(), "new.db", &["export"], None);
+    let (_, exported, _) = run(&database, &["export"], None);
     assert_eq!(
         exported,
         "{\"message_id\":\"b\",\"from\":\"+911\",\"to\":\"+1\",\"ts\":\"2025-01-15T10:00:00Z\",\"text\":null}\n\
          {\"message_id\":\"a\",\"from\":\"+911\",\"to\":\"+1\",\"ts\":\"2025-01-15T10:00:00.5Z\",\"text\":\"Hello\"}\n"
     );
-    let db = rusqlite::Connection::open(dir.path().join("new.db")).unwrap();
+    let db = rusqlite::Connection::open(database.sqlite_path()).unwrap();
     let created: String = db
         .query_row(
             "SELECT created_at FROM messages WHERE message_id = 'a'",
@@ -326,20 +293,12 @@ async fn the_original_services_database_migrates_with_the_same_validation() {
         "the original receipt time is kept"
     );
 
-    let (ok, _, stderr) = run(
-        dir.path(),
-        "new.db",
-        &["import", "--from-sqlite", "missing.db"],
-        None,
-    );
+    let (ok, _, stderr) = run(&database, &["import", "--from-sqlite", "missing.db"], None);
     assert!(!ok);
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
 
-#[actix_web::test]
-async fn retention_deletes_old_messages_in_the_background_and_keeps_the_stats_right() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("data/app.db");
+async fn retention_deletes_old_messages_in_the_background_and_keeps_the_stats_right(store: Store) {
     let old = messages(2500, |i| format!("2020-03-01T00:00:{:02}.{i:04}Z", i % 60));
     let recent_ts = format_micros(now_micros() - 3_600_000_000);
     let recent: Vec<Value> = messages(30, |_| recent_ts.clone())
@@ -349,10 +308,11 @@ async fn retention_deletes_old_messages_in_the_background_and_keeps_the_stats_ri
             b
         })
         .collect();
-    preload(&db_path, &[old, recent.clone()].concat());
+    let database = TestDatabase::new(store);
+    database.preload(&[old, recent.clone()].concat());
 
-    let app = crate::helpers::spawn_app_at(
-        dir,
+    let app = spawn_app_on(
+        database,
         &[("RETENTION_DAYS", "30"), ("RETENTION_INTERVAL_SECS", "1")],
     )
     .await;

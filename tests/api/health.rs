@@ -3,10 +3,14 @@
 use serde_json::Value;
 
 use crate::helpers::spawn_app;
+use crate::store::{Store, store_tests};
 
-#[actix_web::test]
-async fn liveness_and_readiness_answer_200_on_a_healthy_service() {
-    let app = spawn_app().await;
+store_tests! {
+    async liveness_and_readiness_answer_200_on_a_healthy_service,
+}
+
+async fn liveness_and_readiness_answer_200_on_a_healthy_service(store: Store) {
+    let app = spawn_app(store).await;
     assert_eq!(app.get("/health/live").await.status().as_u16(), 200);
     let (status, body) = app.get_json("/health/ready").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
@@ -14,10 +18,11 @@ async fn liveness_and_readiness_answer_200_on_a_healthy_service() {
 
 #[actix_web::test]
 async fn readiness_turns_503_within_two_seconds_when_the_sqlite_file_goes_and_recovers() {
-    let app = spawn_app().await;
-    let aside = app.db_path.with_extension("moved");
+    let app = spawn_app(Store::Sqlite).await;
+    let db = app.database.sqlite_path();
+    let aside = db.with_extension("moved");
 
-    std::fs::rename(&app.db_path, &aside).unwrap();
+    std::fs::rename(&db, &aside).unwrap();
     assert!(
         app.wait_for_readiness(503, 2).await,
         "not ready within 2 s of the file going"
@@ -30,7 +35,7 @@ async fn readiness_turns_503_within_two_seconds_when_the_sqlite_file_goes_and_re
         "still alive"
     );
 
-    std::fs::rename(&aside, &app.db_path).unwrap();
+    std::fs::rename(&aside, &db).unwrap();
     assert!(
         app.wait_for_readiness(200, 2).await,
         "ready again once the file is back"
@@ -39,10 +44,11 @@ async fn readiness_turns_503_within_two_seconds_when_the_sqlite_file_goes_and_re
 
 #[actix_web::test]
 async fn readiness_turns_503_when_another_sqlite_file_is_put_in_place_and_recovers_when_it_goes() {
-    let app = spawn_app().await;
-    let aside = app.db_path.with_extension("moved");
-    std::fs::rename(&app.db_path, &aside).unwrap();
-    std::fs::write(&app.db_path, vec![b'x'; 8192]).unwrap();
+    let app = spawn_app(Store::Sqlite).await;
+    let db = app.database.sqlite_path();
+    let aside = db.with_extension("moved");
+    std::fs::rename(&db, &aside).unwrap();
+    std::fs::write(&db, vec![b'x'; 8192]).unwrap();
 
     assert!(app.wait_for_readiness(503, 2).await);
     let (_, body) = app.get_json("/health/ready").await;
@@ -53,6 +59,6 @@ async fn readiness_turns_503_when_another_sqlite_file_is_put_in_place_and_recove
         )
     );
 
-    std::fs::rename(&aside, &app.db_path).unwrap();
+    std::fs::rename(&aside, &db).unwrap();
     assert!(app.wait_for_readiness(200, 2).await);
 }

@@ -1,46 +1,41 @@
 //! `spawn_app()` and the small tools every test uses.
 
-use std::path::PathBuf;
-
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use webhook_processor::config::Config;
 use webhook_processor::startup::Application;
 
+use crate::store::{Store, TestDatabase};
+
 pub const SECRET: &str = "testsecret";
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    /// The SQLite database file, for the tests about SQLite itself; every other test looks at
-    /// what is stored through the API ([`TestApp::stored_messages`]).
-    pub db_path: PathBuf,
+    /// The database it runs on. Tests look at what is stored through the API
+    /// ([`TestApp::stored_messages`]), except those about a store itself.
+    pub database: TestDatabase,
     /// The `API_TOKEN` the app runs with, if any.
     api_token: Option<String>,
-    /// Keeps the temporary folder alive for the test's duration.
-    _dir: tempfile::TempDir,
 }
 
-/// Starts the app with the default test settings.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(&[]).await
+/// Starts the app with the default test settings on a fresh database of `store`.
+pub async fn spawn_app(store: Store) -> TestApp {
+    spawn_app_with(store, &[]).await
 }
 
-/// Starts the app; `overrides` are extra environment-style settings.
-pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    spawn_app_at(tempfile::tempdir().expect("a temporary folder"), overrides).await
+/// Starts the app on a fresh database of `store`; `overrides` are extra environment-style
+/// settings.
+pub async fn spawn_app_with(store: Store, overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_on(TestDatabase::new(store), overrides).await
 }
 
-/// Starts the app on `dir/data/app.db`, which may already hold data.
-pub async fn spawn_app_at(dir: tempfile::TempDir, overrides: &[(&str, &str)]) -> TestApp {
-    let db_path = dir.path().join("data/app.db");
+/// Starts the app on `database`, which may already hold data.
+pub async fn spawn_app_on(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
     let mut vars = vec![
         ("WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
-        (
-            "DATABASE_URL".to_owned(),
-            format!("sqlite:///{}", db_path.display()),
-        ),
+        ("DATABASE_URL".to_owned(), database.url()),
         ("HOST".to_owned(), "127.0.0.1".to_owned()),
         ("PORT".to_owned(), "0".to_owned()),
         ("WORKERS".to_owned(), "2".to_owned()),
@@ -62,9 +57,8 @@ pub async fn spawn_app_at(dir: tempfile::TempDir, overrides: &[(&str, &str)]) ->
     TestApp {
         address,
         client: reqwest::Client::new(),
-        db_path,
+        database,
         api_token,
-        _dir: dir,
     }
 }
 

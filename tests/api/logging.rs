@@ -4,13 +4,19 @@ use serde_json::Value;
 
 use crate::binary::RunningBinary;
 use crate::helpers::{message, sign_with};
+use crate::store::{Store, TestDatabase, store_tests};
+
+store_tests! {
+    async each_request_logs_one_json_line_with_the_contract_fields_and_never_the_secret,
+}
 
 const SECRET: &str = "very-secret-value";
 
-#[actix_web::test]
-async fn each_request_logs_one_json_line_with_the_contract_fields_and_never_the_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = RunningBinary::start(dir.path(), SECRET, &[]);
+async fn each_request_logs_one_json_line_with_the_contract_fields_and_never_the_secret(
+    store: Store,
+) {
+    let database = TestDatabase::new(store);
+    let service = RunningBinary::start(&database, SECRET, &[]);
     let client = reqwest::Client::new();
     let body =
         serde_json::to_vec(&message("log-1", "+1", "+2", "2025-01-15T10:00:00Z", None)).unwrap();

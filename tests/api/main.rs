@@ -1,11 +1,14 @@
-//! Black-box tests: each starts the real server on 127.0.0.1:0 with a fresh temporary database
-//! and talks HTTP to it.
+//! Black-box tests: each starts the real server on 127.0.0.1:0 with a fresh database and talks
+//! HTTP to it; the tests of the contract run on every store (`store.rs`).
 
 mod binary;
 mod commands;
 mod container;
 mod data;
 mod helpers;
+mod postgres;
+mod postgres_setup;
+mod store;
 
 mod health;
 mod logging;

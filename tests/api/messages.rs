@@ -3,6 +3,20 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, message, spawn_app, validation_errors};
+use crate::store::{Store, store_tests};
+
+store_tests! {
+    async an_empty_store_lists_nothing_with_the_default_page,
+    async messages_come_back_in_instant_order_then_by_id_with_ts_exactly_as_sent,
+    async each_filter_alone_and_combined_with_and,
+    async an_unencoded_plus_in_from_or_to_still_matches,
+    async percent_and_underscore_in_q_are_literal_characters,
+    async limit_and_offset_page_through_while_total_counts_all_matches,
+    async messages_returns_422_for_each_bad_parameter,
+    async next_cursor_walks_every_row_once_in_order_and_is_null_on_the_last_page,
+    async an_offset_page_also_offers_a_cursor_for_the_rest,
+    async a_tampered_stale_or_misused_cursor_is_a_422,
+}
 
 const ALICE: &str = "+919876543210";
 const BOB: &str = "+14155550100";
@@ -60,9 +74,8 @@ async fn ids(app: &TestApp, query: &str) -> (Vec<String>, u64) {
     (ids, body["total"].as_u64().unwrap())
 }
 
-#[actix_web::test]
-async fn an_empty_store_lists_nothing_with_the_default_page() {
-    let app = spawn_app().await;
+async fn an_empty_store_lists_nothing_with_the_default_page(store: Store) {
+    let app = spawn_app(store).await;
     let (status, body) = app.get_json("/messages").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -71,9 +84,8 @@ async fn an_empty_store_lists_nothing_with_the_default_page() {
     );
 }
 
-#[actix_web::test]
-async fn messages_come_back_in_instant_order_then_by_id_with_ts_exactly_as_sent() {
-    let app = spawn_app().await;
+async fn messages_come_back_in_instant_order_then_by_id_with_ts_exactly_as_sent(store: Store) {
+    let app = spawn_app(store).await;
     seed(&app).await;
     let (status, body) = app.get_json("/messages").await;
     assert_eq!(status, 200);
@@ -94,9 +106,8 @@ async fn messages_come_back_in_instant_order_then_by_id_with_ts_exactly_as_sent(
     assert_eq!(body["total"], 6);
 }
 
-#[actix_web::test]
-async fn each_filter_alone_and_combined_with_and() {
-    let app = spawn_app().await;
+async fn each_filter_alone_and_combined_with_and(store: Store) {
+    let app = spawn_app(store).await;
     seed(&app).await;
     let cases: [(&str, &[&str]); 15] = [
         ("?until=2025-01-15T10:00:00.250Z", &["m5", "m1", "m2"]),
@@ -137,17 +148,15 @@ async fn each_filter_alone_and_combined_with_and() {
     }
 }
 
-#[actix_web::test]
-async fn an_unencoded_plus_in_from_or_to_still_matches() {
-    let app = spawn_app().await;
+async fn an_unencoded_plus_in_from_or_to_still_matches(store: Store) {
+    let app = spawn_app(store).await;
     seed(&app).await;
     assert_eq!(ids(&app, "?from=+919876543210").await.0, ["m1", "m3"]);
     assert_eq!(ids(&app, "?to=+447700900123").await.0, ["m5"]);
 }
 
-#[actix_web::test]
-async fn percent_and_underscore_in_q_are_literal_characters() {
-    let app = spawn_app().await;
+async fn percent_and_underscore_in_q_are_literal_characters(store: Store) {
+    let app = spawn_app(store).await;
     seed(&app).await;
     assert_eq!(ids(&app, "?q=50%25").await.0, ["m3"], "% is literal");
     assert_eq!(
@@ -163,9 +172,8 @@ async fn percent_and_underscore_in_q_are_literal_characters() {
     );
 }
 
-#[actix_web::test]
-async fn limit_and_offset_page_through_while_total_counts_all_matches() {
-    let app = spawn_app().await;
+async fn limit_and_offset_page_through_while_total_counts_all_matches(store: Store) {
+    let app = spawn_app(store).await;
     seed(&app).await;
     let (status, body) = app.get_json("/messages?limit=2&offset=1").await;
     assert_eq!(status, 200);
@@ -183,9 +191,8 @@ async fn limit_and_offset_page_through_while_total_counts_all_matches() {
     );
 }
 
-#[actix_web::test]
-async fn messages_returns_422_for_each_bad_parameter() {
-    let app = spawn_app().await;
+async fn messages_returns_422_for_each_bad_parameter(store: Store) {
+    let app = spawn_app(store).await;
     let cases = [
         ("limit=0", "limit", "greater_than_equal"),
         ("limit=101", "limit", "less_than_equal"),
@@ -241,9 +248,8 @@ async fn follow_cursors(app: &TestApp, filters: &str, limit: u32) -> Vec<Vec<Str
     }
 }
 
-#[actix_web::test]
-async fn next_cursor_walks_every_row_once_in_order_and_is_null_on_the_last_page() {
-    let app = spawn_app().await;
+async fn next_cursor_walks_every_row_once_in_order_and_is_null_on_the_last_page(store: Store) {
+    let app = spawn_app(store).await;
     seed(&app).await;
     assert_eq!(
         follow_cursors(&app, "", 2).await,
@@ -262,9 +268,8 @@ async fn next_cursor_walks_every_row_once_in_order_and_is_null_on_the_last_page(
     assert_eq!(body["next_cursor"], Value::Null);
 }
 
-#[actix_web::test]
-async fn an_offset_page_also_offers_a_cursor_for_the_rest() {
-    let app = spawn_app().await;
+async fn an_offset_page_also_offers_a_cursor_for_the_rest(store: Store) {
+    let app = spawn_app(store).await;
     seed(&app).await;
     let (_, body) = app.get_json("/messages?limit=2&offset=2").await;
     let cursor = body["next_cursor"].as_str().unwrap();
@@ -281,9 +286,8 @@ async fn an_offset_page_also_offers_a_cursor_for_the_rest() {
     assert_eq!(next["total"], 6, "total still counts every match");
 }
 
-#[actix_web::test]
-async fn a_tampered_stale_or_misused_cursor_is_a_422() {
-    let app = spawn_app().await;
+async fn a_tampered_stale_or_misused_cursor_is_a_422(store: Store) {
+    let app = spawn_app(store).await;
     seed(&app).await;
     let (_, body) = app.get_json("/messages?limit=2&from=%2B919876543210").await;
     assert_eq!(
@@ -323,7 +327,7 @@ async fn a_tampered_stale_or_misused_cursor_is_a_422() {
         );
     }
     // A cursor from a service with another secret is stale.
-    let other = crate::helpers::spawn_app_with(&[("WEBHOOK_SECRET", "rotated")]).await;
+    let other = crate::helpers::spawn_app_with(store, &[("WEBHOOK_SECRET", "rotated")]).await;
     let (status, _) = other
         .get_json(&format!("/messages?from=%2B919876543210&cursor={cursor}"))
         .await;

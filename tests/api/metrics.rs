@@ -1,10 +1,14 @@
 //! GET /metrics.
 
 use crate::helpers::{message, metric_value as value_of, sign, spawn_app};
+use crate::store::{Store, store_tests};
 
-#[actix_web::test]
-async fn metrics_count_requests_by_route_pattern_and_webhooks_by_result() {
-    let app = spawn_app().await;
+store_tests! {
+    async metrics_count_requests_by_route_pattern_and_webhooks_by_result,
+}
+
+async fn metrics_count_requests_by_route_pattern_and_webhooks_by_result(store: Store) {
+    let app = spawn_app(store).await;
     let body = message("m1", "+1", "+2", "2025-01-15T10:00:00Z", None);
     app.post_signed(&body).await;
     app.post_signed(&body).await;

@@ -1,5 +1,8 @@
 //! `GET /openapi.json` and `GET /docs`: the document describes exactly the routes the server
 //! answers, with the bounds the parsers use, and the viewer loads nothing from elsewhere.
+//!
+//! The document does not depend on the store, so the tests that read only the document run on
+//! SQLite; those that compare it with the answers the service sends run on every store.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,6 +15,12 @@ use webhook_processor::http::signature::{SIGNATURE_HEADER, SIGNATURE_TIMESTAMP_H
 use webhook_processor::signing::standard;
 
 use crate::helpers::{TestApp, message, sign, spawn_app, spawn_app_with};
+use crate::store::{Store, store_tests};
+
+store_tests! {
+    async the_errors_the_server_sends_are_documented_with_their_shape,
+    async every_documented_operation_is_answered_and_other_methods_get_405,
+}
 
 const METHODS: [&str; 9] = [
     "get", "head", "post", "put", "patch", "delete", "options", "trace", "query",
@@ -101,7 +110,7 @@ fn references(value: &Value, found: &mut Vec<String>) {
 
 #[actix_web::test]
 async fn openapi_json_is_an_openapi_3_document_of_exactly_the_contract() {
-    let app = spawn_app().await;
+    let app = spawn_app(Store::Sqlite).await;
     let doc = document(&app).await;
 
     let version = doc["openapi"].as_str().expect("openapi names the version");
@@ -171,7 +180,7 @@ async fn openapi_json_is_an_openapi_3_document_of_exactly_the_contract() {
 
 #[actix_web::test]
 async fn the_document_describes_parameters_bodies_errors_and_the_token() {
-    let app = spawn_app().await;
+    let app = spawn_app(Store::Sqlite).await;
     let doc = document(&app).await;
 
     let webhook = operation(&doc, "post", "/webhook");
@@ -272,7 +281,7 @@ async fn the_document_describes_parameters_bodies_errors_and_the_token() {
 
 #[actix_web::test]
 async fn the_documented_bounds_and_names_are_the_ones_the_code_checks() {
-    let app = spawn_app().await;
+    let app = spawn_app(Store::Sqlite).await;
     let doc = document(&app).await;
 
     let list = operation(&doc, "get", "/messages");
@@ -329,9 +338,12 @@ async fn the_documented_bounds_and_names_are_the_ones_the_code_checks() {
     }
 }
 
-#[actix_web::test]
-async fn the_errors_the_server_sends_are_documented_with_their_shape() {
-    let app = spawn_app_with(&[("API_TOKEN", "t0ken"), ("METRICS_REQUIRE_TOKEN", "true")]).await;
+async fn the_errors_the_server_sends_are_documented_with_their_shape(store: Store) {
+    let app = spawn_app_with(
+        store,
+        &[("API_TOKEN", "t0ken"), ("METRICS_REQUIRE_TOKEN", "true")],
+    )
+    .await;
     let doc = document(&app).await;
     let valid =
         serde_json::to_vec(&message("m1", "+1", "+2", "2025-01-15T10:00:00Z", None)).unwrap();
@@ -430,9 +442,8 @@ async fn the_errors_the_server_sends_are_documented_with_their_shape() {
     }
 }
 
-#[actix_web::test]
-async fn every_documented_operation_is_answered_and_other_methods_get_405() {
-    let app = spawn_app().await;
+async fn every_documented_operation_is_answered_and_other_methods_get_405(store: Store) {
+    let app = spawn_app(store).await;
     let doc = document(&app).await;
 
     for (method, path) in operations(&doc) {
@@ -529,7 +540,7 @@ fn rust_files(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
 
 #[actix_web::test]
 async fn every_route_in_the_source_is_in_the_openapi_document() {
-    let app = spawn_app().await;
+    let app = spawn_app(Store::Sqlite).await;
     let doc = document(&app).await;
     let documented = operations(&doc);
 
@@ -584,7 +595,11 @@ fn the_source_scan_finds_each_kind_of_registration() {
 
 #[actix_web::test]
 async fn the_document_and_the_docs_need_no_token_even_when_one_is_set() {
-    let app = spawn_app_with(&[("API_TOKEN", "t0ken"), ("METRICS_REQUIRE_TOKEN", "true")]).await;
+    let app = spawn_app_with(
+        Store::Sqlite,
+        &[("API_TOKEN", "t0ken"), ("METRICS_REQUIRE_TOKEN", "true")],
+    )
+    .await;
     for path in ["/openapi.json", "/docs", "/docs/swagger-ui.css"] {
         assert_eq!(app.get(path).await.status().as_u16(), 200, "{path}");
     }
@@ -603,7 +618,7 @@ fn attribute_values(html: &str, attribute: &str) -> Vec<String> {
 
 #[actix_web::test]
 async fn docs_is_an_html_page_that_loads_only_files_of_this_service() {
-    let app = spawn_app().await;
+    let app = spawn_app(Store::Sqlite).await;
     let response = app.get("/docs").await;
     assert_eq!(response.status().as_u16(), 200);
     let headers = response.headers().clone();

@@ -5,6 +5,13 @@ use std::time::Duration;
 
 use crate::binary::{RunningBinary, command};
 use crate::helpers::{message, sign_with};
+use crate::store::{Store, TestDatabase, store_tests};
+
+store_tests! {
+    async a_dot_env_file_is_read_and_real_environment_variables_win,
+    async sigterm_during_writes_loses_no_acknowledged_message_and_exits_zero,
+    async open_reads_are_warned_about_at_startup_and_not_when_a_token_is_set,
+}
 
 #[actix_web::test]
 async fn a_missing_or_empty_secret_stops_startup_with_one_clear_line() {
@@ -71,10 +78,9 @@ async fn a_port_in_use_stops_startup_with_one_clear_line_and_no_panic() {
     assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
 }
 
-#[actix_web::test]
-async fn a_dot_env_file_is_read_and_real_environment_variables_win() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".env"), "WEBHOOK_SECRET=from-file\n").unwrap();
+async fn a_dot_env_file_is_read_and_real_environment_variables_win(store: Store) {
+    let database = TestDatabase::new(store);
+    std::fs::write(database.dir().join(".env"), "WEBHOOK_SECRET=from-file\n").unwrap();
     let client = reqwest::Client::new();
     let body =
         serde_json::to_vec(&message("m1", "+1", "+2", "2025-01-15T10:00:00Z", None)).unwrap();
@@ -86,7 +92,7 @@ async fn a_dot_env_file_is_read_and_real_environment_variables_win() {
             .send()
     };
 
-    let from_file = RunningBinary::start_with(dir.path(), &[]);
+    let from_file = RunningBinary::start_with(&database, &[]);
     assert_eq!(
         status_for(&from_file, "from-file")
             .await
@@ -97,7 +103,7 @@ async fn a_dot_env_file_is_read_and_real_environment_variables_win() {
     );
     drop(from_file);
 
-    let from_env = RunningBinary::start(dir.path(), "from-env", &[]);
+    let from_env = RunningBinary::start(&database, "from-env", &[]);
     assert_eq!(
         status_for(&from_env, "from-file")
             .await
@@ -116,10 +122,9 @@ async fn a_dot_env_file_is_read_and_real_environment_variables_win() {
     );
 }
 
-#[actix_web::test]
-async fn sigterm_during_writes_loses_no_acknowledged_message_and_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut service = RunningBinary::start(dir.path(), "s3cret", &[]);
+async fn sigterm_during_writes_loses_no_acknowledged_message_and_exits_zero(store: Store) {
+    let database = TestDatabase::new(store);
+    let mut service = RunningBinary::start(&database, "s3cret", &[]);
     let client = reqwest::Client::new();
     let url = service.url("/webhook");
 
@@ -175,8 +180,7 @@ async fn sigterm_during_writes_loses_no_acknowledged_message_and_exits_zero() {
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
 }
 
-#[actix_web::test]
-async fn open_reads_are_warned_about_at_startup_and_not_when_a_token_is_set() {
+async fn open_reads_are_warned_about_at_startup_and_not_when_a_token_is_set(store: Store) {
     let warned = |service: &RunningBinary| {
         service.log_events().iter().any(|event| {
             event["level"] == "WARN"
@@ -185,10 +189,10 @@ async fn open_reads_are_warned_about_at_startup_and_not_when_a_token_is_set() {
                     .is_some_and(|m| m.starts_with("API_TOKEN is not set"))
         })
     };
-    let dir = tempfile::tempdir().unwrap();
-    let open = RunningBinary::start(dir.path(), "secret", &[]);
+    let database = TestDatabase::new(store);
+    let open = RunningBinary::start(&database, "secret", &[]);
     assert!(warned(&open), "{:?}", open.log_events());
     drop(open);
-    let guarded = RunningBinary::start(dir.path(), "secret", &[("API_TOKEN", "t")]);
+    let guarded = RunningBinary::start(&database, "secret", &[("API_TOKEN", "t")]);
     assert!(!warned(&guarded), "{:?}", guarded.log_events());
 }

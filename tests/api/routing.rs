@@ -3,10 +3,16 @@
 use serde_json::{Value, json};
 
 use crate::helpers::spawn_app;
+use crate::store::{Store, store_tests};
 
-#[actix_web::test]
-async fn an_unknown_path_is_a_json_404() {
-    let app = spawn_app().await;
+store_tests! {
+    async an_unknown_path_is_a_json_404,
+    async a_wrong_method_is_a_json_405_naming_the_allowed_one,
+    async every_response_carries_a_request_id_and_echoes_a_given_one,
+}
+
+async fn an_unknown_path_is_a_json_404(store: Store) {
+    let app = spawn_app(store).await;
     for path in ["/", "/nope", "/webhook/extra", "/messages/1"] {
         let response = app.get(path).await;
         assert_eq!(response.status().as_u16(), 404, "{path}");
@@ -17,9 +23,8 @@ async fn an_unknown_path_is_a_json_404() {
     }
 }
 
-#[actix_web::test]
-async fn a_wrong_method_is_a_json_405_naming_the_allowed_one() {
-    let app = spawn_app().await;
+async fn a_wrong_method_is_a_json_405_naming_the_allowed_one(store: Store) {
+    let app = spawn_app(store).await;
     let cases = [
         (reqwest::Method::GET, "/webhook", "POST"),
         (reqwest::Method::PUT, "/webhook", "POST"),
@@ -45,9 +50,8 @@ async fn a_wrong_method_is_a_json_405_naming_the_allowed_one() {
     }
 }
 
-#[actix_web::test]
-async fn every_response_carries_a_request_id_and_echoes_a_given_one() {
-    let app = spawn_app().await;
+async fn every_response_carries_a_request_id_and_echoes_a_given_one(store: Store) {
+    let app = spawn_app(store).await;
     let generated = app.get("/health/live").await;
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 32, "a generated id: {id}");

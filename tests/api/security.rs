@@ -10,6 +10,19 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::helpers::{SECRET, TestApp, message, metric_value, sign_with, spawn_app_with};
+use crate::store::{Store, store_tests};
+
+store_tests! {
+    async during_a_rotation_both_secrets_verify_and_the_metric_says_which,
+    async standard_webhooks_signatures_are_accepted_when_enabled_and_checked_strictly,
+    async standard_webhooks_rotation_and_tolerance_follow_their_settings,
+    async standard_webhooks_headers_are_not_trusted_unless_enabled,
+    async optional_replay_protection_checks_a_signed_timestamp_when_one_is_sent,
+    async required_replay_protection_refuses_a_request_without_a_timestamp,
+    async with_an_api_token_reads_need_the_bearer_token_and_probes_stay_open,
+    async metrics_can_be_put_behind_the_token_too,
+    async a_body_that_stops_arriving_is_answered_408_after_the_client_timeout,
+}
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -57,12 +70,14 @@ async fn metric(app: &TestApp, series: &str) -> Option<f64> {
     metric_value(&app.get("/metrics").await.text().await.unwrap(), series)
 }
 
-#[actix_web::test]
-async fn during_a_rotation_both_secrets_verify_and_the_metric_says_which() {
-    let app = spawn_app_with(&[
-        ("WEBHOOK_SECRET", "new"),
-        ("WEBHOOK_SECRET_PREVIOUS", "old"),
-    ])
+async fn during_a_rotation_both_secrets_verify_and_the_metric_says_which(store: Store) {
+    let app = spawn_app_with(
+        store,
+        &[
+            ("WEBHOOK_SECRET", "new"),
+            ("WEBHOOK_SECRET_PREVIOUS", "old"),
+        ],
+    )
     .await;
     let signed = |secret: &str, id: &str| {
         let body = body(id);
@@ -81,9 +96,8 @@ async fn during_a_rotation_both_secrets_verify_and_the_metric_says_which() {
     assert_eq!(metric(&app, previous).await, Some(1.0));
 }
 
-#[actix_web::test]
-async fn standard_webhooks_signatures_are_accepted_when_enabled_and_checked_strictly() {
-    let app = spawn_app_with(&[("STANDARD_WEBHOOK_SECRET", WHSEC)]).await;
+async fn standard_webhooks_signatures_are_accepted_when_enabled_and_checked_strictly(store: Store) {
+    let app = spawn_app_with(store, &[("STANDARD_WEBHOOK_SECRET", WHSEC)]).await;
     let key = &WHSEC[6..];
     let fresh = now().to_string();
     let headers = |id: &str, timestamp: &str, signature: String| {
@@ -153,14 +167,16 @@ async fn standard_webhooks_signatures_are_accepted_when_enabled_and_checked_stri
     assert_eq!(metric(&app, verified).await, Some(2.0));
 }
 
-#[actix_web::test]
-async fn standard_webhooks_rotation_and_tolerance_follow_their_settings() {
+async fn standard_webhooks_rotation_and_tolerance_follow_their_settings(store: Store) {
     const OLD: &str = "whsec_b2xkLXNlY3JldC1rZXktZm9yLXJvdGF0aW9u";
-    let app = spawn_app_with(&[
-        ("STANDARD_WEBHOOK_SECRET", WHSEC),
-        ("STANDARD_WEBHOOK_SECRET_PREVIOUS", OLD),
-        ("SIGNATURE_TOLERANCE_SECS", "30"),
-    ])
+    let app = spawn_app_with(
+        store,
+        &[
+            ("STANDARD_WEBHOOK_SECRET", WHSEC),
+            ("STANDARD_WEBHOOK_SECRET_PREVIOUS", OLD),
+            ("SIGNATURE_TOLERANCE_SECS", "30"),
+        ],
+    )
     .await;
     let send = |key: &'static str, id: &str, timestamp: i64| {
         let b = body(id);
@@ -189,9 +205,8 @@ async fn standard_webhooks_rotation_and_tolerance_follow_their_settings() {
     assert_eq!(metric(&app, &series("current")).await, Some(1.0));
 }
 
-#[actix_web::test]
-async fn standard_webhooks_headers_are_not_trusted_unless_enabled() {
-    let app = spawn_app_with(&[]).await;
+async fn standard_webhooks_headers_are_not_trusted_unless_enabled(store: Store) {
+    let app = spawn_app_with(store, &[]).await;
     let b = body("std-off");
     let fresh = now().to_string();
     let signature = standard_signature(&WHSEC[6..], "msg_1", &fresh, &b);
@@ -203,9 +218,8 @@ async fn standard_webhooks_headers_are_not_trusted_unless_enabled() {
     assert_eq!(post(&app, b, &headers).await, 401);
 }
 
-#[actix_web::test]
-async fn optional_replay_protection_checks_a_signed_timestamp_when_one_is_sent() {
-    let app = spawn_app_with(&[("X_SIGNATURE_TIMESTAMP", "optional")]).await;
+async fn optional_replay_protection_checks_a_signed_timestamp_when_one_is_sent(store: Store) {
+    let app = spawn_app_with(store, &[("X_SIGNATURE_TIMESTAMP", "optional")]).await;
     let signed_with_time =
         |b: &[u8], timestamp: &str| sign_with(SECRET, &[timestamp.as_bytes(), b".", b].concat());
     let fresh = now().to_string();
@@ -252,9 +266,8 @@ async fn optional_replay_protection_checks_a_signed_timestamp_when_one_is_sent()
     );
 }
 
-#[actix_web::test]
-async fn required_replay_protection_refuses_a_request_without_a_timestamp() {
-    let app = spawn_app_with(&[("X_SIGNATURE_TIMESTAMP", "required")]).await;
+async fn required_replay_protection_refuses_a_request_without_a_timestamp(store: Store) {
+    let app = spawn_app_with(store, &[("X_SIGNATURE_TIMESTAMP", "required")]).await;
     let b = body("q1");
     assert_eq!(post(&app, b.clone(), &x_signature(&b)).await, 401);
     let fresh = now().to_string();
@@ -263,9 +276,8 @@ async fn required_replay_protection_refuses_a_request_without_a_timestamp() {
     assert_eq!(post(&app, b, &headers).await, 200);
 }
 
-#[actix_web::test]
-async fn with_an_api_token_reads_need_the_bearer_token_and_probes_stay_open() {
-    let app = spawn_app_with(&[("API_TOKEN", "read-token")]).await;
+async fn with_an_api_token_reads_need_the_bearer_token_and_probes_stay_open(store: Store) {
+    let app = spawn_app_with(store, &[("API_TOKEN", "read-token")]).await;
     for path in ["/messages", "/stats"] {
         let denied = app.get(path).await;
         assert_eq!(denied.status().as_u16(), 401, "{path}");
@@ -303,12 +315,14 @@ async fn with_an_api_token_reads_need_the_bearer_token_and_probes_stay_open() {
     assert_eq!(post(&app, b.clone(), &x_signature(&b)).await, 200);
 }
 
-#[actix_web::test]
-async fn metrics_can_be_put_behind_the_token_too() {
-    let app = spawn_app_with(&[
-        ("API_TOKEN", "read-token"),
-        ("METRICS_REQUIRE_TOKEN", "true"),
-    ])
+async fn metrics_can_be_put_behind_the_token_too(store: Store) {
+    let app = spawn_app_with(
+        store,
+        &[
+            ("API_TOKEN", "read-token"),
+            ("METRICS_REQUIRE_TOKEN", "true"),
+        ],
+    )
     .await;
     assert_eq!(app.get("/metrics").await.status().as_u16(), 401);
     let allowed = app
@@ -321,9 +335,8 @@ async fn metrics_can_be_put_behind_the_token_too() {
     assert_eq!(allowed.status().as_u16(), 200);
 }
 
-#[actix_web::test]
-async fn a_body_that_stops_arriving_is_answered_408_after_the_client_timeout() {
-    let app = spawn_app_with(&[("CLIENT_TIMEOUT_SECS", "1")]).await;
+async fn a_body_that_stops_arriving_is_answered_408_after_the_client_timeout(store: Store) {
+    let app = spawn_app_with(store, &[("CLIENT_TIMEOUT_SECS", "1")]).await;
     let b = body("slow");
     let signature = sign_with(SECRET, &b);
     let address = app.address.trim_start_matches("http://").to_owned();

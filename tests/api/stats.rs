@@ -3,10 +3,15 @@
 use serde_json::json;
 
 use crate::helpers::{message, spawn_app};
+use crate::store::{Store, store_tests};
 
-#[actix_web::test]
-async fn stats_of_an_empty_store_are_zero_and_null() {
-    let app = spawn_app().await;
+store_tests! {
+    async stats_of_an_empty_store_are_zero_and_null,
+    async stats_rank_the_top_ten_senders_and_span_the_instants,
+}
+
+async fn stats_of_an_empty_store_are_zero_and_null(store: Store) {
+    let app = spawn_app(store).await;
     let (status, body) = app.get_json("/stats").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -16,9 +21,8 @@ async fn stats_of_an_empty_store_are_zero_and_null() {
     );
 }
 
-#[actix_web::test]
-async fn stats_rank_the_top_ten_senders_and_span_the_instants() {
-    let app = spawn_app().await;
+async fn stats_rank_the_top_ten_senders_and_span_the_instants(store: Store) {
+    let app = spawn_app(store).await;
     // Sender +1 sends 3, +2 and +3 send 2 each (a tie), +4..+13 send 1 each.
     let mut n = 0;
     let mut send = |from: String, ts: &'static str| {

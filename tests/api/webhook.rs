@@ -3,6 +3,21 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{message, sign, sign_with, spawn_app, spawn_app_with, validation_errors};
+use crate::store::{Store, store_tests};
+
+store_tests! {
+    async a_valid_signed_message_is_stored_and_answered_ok,
+    async the_signature_may_be_upper_case_hex_and_content_type_is_not_required,
+    async webhook_returns_401_and_stores_nothing_when_the_signature_is_not_valid,
+    async the_signature_is_checked_before_the_body_is_parsed,
+    async webhook_returns_422_in_the_fastapi_shape_for_each_bad_body,
+    async webhook_lists_every_problem_in_one_422,
+    async text_may_be_null_or_absent_and_unknown_fields_are_ignored,
+    async webhook_returns_413_for_a_body_over_the_limit_declared_or_streamed,
+    async a_repeated_delivery_is_answered_ok_and_stored_once,
+    async concurrent_copies_of_one_message_are_all_ok_and_stored_once,
+    async webhook_returns_503_with_retry_after_when_the_store_queue_is_full,
+}
 
 fn example() -> Value {
     message(
@@ -14,9 +29,8 @@ fn example() -> Value {
     )
 }
 
-#[actix_web::test]
-async fn a_valid_signed_message_is_stored_and_answered_ok() {
-    let app = spawn_app().await;
+async fn a_valid_signed_message_is_stored_and_answered_ok(store: Store) {
+    let app = spawn_app(store).await;
 
     let response = app.post_signed(&example()).await;
 
@@ -28,9 +42,8 @@ async fn a_valid_signed_message_is_stored_and_answered_ok() {
     assert_eq!(app.stored_messages().await, vec![example()]);
 }
 
-#[actix_web::test]
-async fn the_signature_may_be_upper_case_hex_and_content_type_is_not_required() {
-    let app = spawn_app().await;
+async fn the_signature_may_be_upper_case_hex_and_content_type_is_not_required(store: Store) {
+    let app = spawn_app(store).await;
     let body = serde_json::to_vec(&example()).unwrap();
     let response = app
         .client
@@ -45,9 +58,8 @@ async fn the_signature_may_be_upper_case_hex_and_content_type_is_not_required() 
     assert_eq!(app.stored_count().await, 1);
 }
 
-#[actix_web::test]
-async fn webhook_returns_401_and_stores_nothing_when_the_signature_is_not_valid() {
-    let app = spawn_app().await;
+async fn webhook_returns_401_and_stores_nothing_when_the_signature_is_not_valid(store: Store) {
+    let app = spawn_app(store).await;
     let body = serde_json::to_vec(&example()).unwrap();
     let good = sign(&body);
     let cases: Vec<(Option<String>, Vec<u8>, &str)> = vec![
@@ -80,9 +92,8 @@ async fn webhook_returns_401_and_stores_nothing_when_the_signature_is_not_valid(
     assert_eq!(app.stored_count().await, 0);
 }
 
-#[actix_web::test]
-async fn the_signature_is_checked_before_the_body_is_parsed() {
-    let app = spawn_app().await;
+async fn the_signature_is_checked_before_the_body_is_parsed(store: Store) {
+    let app = spawn_app(store).await;
     let response = app
         .post_raw(b"not json".to_vec(), Some(&"ab".repeat(32)))
         .await;
@@ -93,9 +104,8 @@ async fn the_signature_is_checked_before_the_body_is_parsed() {
     );
 }
 
-#[actix_web::test]
-async fn webhook_returns_422_in_the_fastapi_shape_for_each_bad_body() {
-    let app = spawn_app().await;
+async fn webhook_returns_422_in_the_fastapi_shape_for_each_bad_body(store: Store) {
+    let app = spawn_app(store).await;
     let with = |field: &str, value: Value| {
         let mut body = example();
         body[field] = value;
@@ -206,9 +216,8 @@ async fn webhook_returns_422_in_the_fastapi_shape_for_each_bad_body() {
     assert_eq!(app.stored_count().await, 0);
 }
 
-#[actix_web::test]
-async fn webhook_lists_every_problem_in_one_422() {
-    let app = spawn_app().await;
+async fn webhook_lists_every_problem_in_one_422(store: Store) {
+    let app = spawn_app(store).await;
     let response = app
         .post_signed(&json!({"message_id": "", "from": "x", "ts": "soon", "text": 5}))
         .await;
@@ -220,9 +229,8 @@ async fn webhook_lists_every_problem_in_one_422() {
     assert_eq!(fields, ["message_id", "from", "to", "ts", "text"]);
 }
 
-#[actix_web::test]
-async fn text_may_be_null_or_absent_and_unknown_fields_are_ignored() {
-    let app = spawn_app().await;
+async fn text_may_be_null_or_absent_and_unknown_fields_are_ignored(store: Store) {
+    let app = spawn_app(store).await;
     let mut body = message("n1", "+1", "+2", "2025-01-15T10:00:00Z", None);
     body["unexpected"] = json!({"deep": [1, 2, 3]});
     assert_eq!(app.post_signed(&body).await.status().as_u16(), 200);
@@ -238,9 +246,8 @@ async fn text_may_be_null_or_absent_and_unknown_fields_are_ignored() {
     assert_eq!(texts, vec![Value::Null, Value::Null]);
 }
 
-#[actix_web::test]
-async fn webhook_returns_413_for_a_body_over_the_limit_declared_or_streamed() {
-    let app = spawn_app_with(&[("MAX_BODY_BYTES", "1024")]).await;
+async fn webhook_returns_413_for_a_body_over_the_limit_declared_or_streamed(store: Store) {
+    let app = spawn_app_with(store, &[("MAX_BODY_BYTES", "1024")]).await;
     let mut body = example();
     body["text"] = json!("x".repeat(2000));
     let bytes = serde_json::to_vec(&body).unwrap();
@@ -273,18 +280,16 @@ async fn webhook_returns_413_for_a_body_over_the_limit_declared_or_streamed() {
     assert_eq!(app.stored_count().await, 0);
 }
 
-#[actix_web::test]
-async fn a_repeated_delivery_is_answered_ok_and_stored_once() {
-    let app = spawn_app().await;
+async fn a_repeated_delivery_is_answered_ok_and_stored_once(store: Store) {
+    let app = spawn_app(store).await;
     for _ in 0..3 {
         assert_eq!(app.post_signed(&example()).await.status().as_u16(), 200);
     }
     assert_eq!(app.stored_count().await, 1);
 }
 
-#[actix_web::test]
-async fn concurrent_copies_of_one_message_are_all_ok_and_stored_once() {
-    let app = spawn_app().await;
+async fn concurrent_copies_of_one_message_are_all_ok_and_stored_once(store: Store) {
+    let app = spawn_app(store).await;
     let body = example();
     let copies = (0..64).map(|_| app.post_signed(&body));
     let statuses: Vec<u16> = futures_util::future::join_all(copies)
@@ -296,12 +301,10 @@ async fn concurrent_copies_of_one_message_are_all_ok_and_stored_once() {
     assert_eq!(app.stored_count().await, 1);
 }
 
-#[actix_web::test]
-async fn webhook_returns_503_with_retry_after_when_the_store_queue_is_full() {
-    let app = spawn_app_with(&[("STORE_QUEUE_CAPACITY", "1")]).await;
+async fn webhook_returns_503_with_retry_after_when_the_store_queue_is_full(store: Store) {
+    let app = spawn_app_with(store, &[("STORE_QUEUE_CAPACITY", "1")]).await;
     // Another process holds the write lock, so the first message waits in the queue.
-    let blocker = rusqlite::Connection::open(&app.db_path).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let blocker = app.database.hold_write_lock();
     let waiting = app.signed_request(&example()).send();
     let waiting = actix_web::rt::spawn(async move { waiting.await.unwrap().status().as_u16() });
     actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -313,7 +316,7 @@ async fn webhook_returns_503_with_retry_after_when_the_store_queue_is_full() {
     assert_eq!(second.status().as_u16(), 503);
     assert_eq!(second.headers()["retry-after"], "1");
     assert!(second.json::<Value>().await.unwrap()["detail"].is_string());
-    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
     assert_eq!(
         waiting.await.unwrap(),
         200,
@@ -324,8 +327,8 @@ async fn webhook_returns_503_with_retry_after_when_the_store_queue_is_full() {
 
 #[actix_web::test]
 async fn webhook_returns_503_and_never_200_when_the_sqlite_file_is_gone() {
-    let app = spawn_app().await;
-    std::fs::remove_file(&app.db_path).unwrap();
+    let app = spawn_app(Store::Sqlite).await;
+    std::fs::remove_file(app.database.sqlite_path()).unwrap();
 
     let response = app.post_signed(&example()).await;
 
@@ -334,8 +337,15 @@ async fn webhook_returns_503_and_never_200_when_the_sqlite_file_is_gone() {
     let body = response.json::<Value>().await.unwrap();
     let detail = body["detail"].as_str().unwrap_or_else(|| panic!("{body}"));
     // The reason, not the machinery: no path, no SQL, no SQLite error text.
-    let path = app.db_path.to_str().unwrap();
-    for leak in [path, "app.db", "SELECT", "INSERT", "sqlite", "SQLITE"] {
+    let path = app.database.sqlite_path();
+    for leak in [
+        path.to_str().unwrap(),
+        "app.db",
+        "SELECT",
+        "INSERT",
+        "sqlite",
+        "SQLITE",
+    ] {
         assert!(!detail.contains(leak), "{leak:?} in {detail:?}");
     }
 }

@@ -1,17 +1,22 @@
 //! `kill -9` under load: a crash at any moment loses no acknowledged message, stores none twice,
-//! leaves a sound database, and the service comes back ready on it.
+//! leaves a sound database, and the service comes back ready on it. On every store; the SQLite
+//! file's own check and lock, on SQLite.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::store::{Store, TestDatabase, store_tests};
 use crate::support::{
     Load, LoadPlan, assert_all_acknowledged_stored_once, body, client, get_json,
     inspect_sqlite_file, long_run, post_signed, start, stored, wait_for_readiness,
 };
 
-#[actix_web::test]
-async fn kill_9_at_several_moments_under_load_loses_no_acknowledged_message() {
-    let dir = tempfile::tempdir().unwrap();
+store_tests! {
+    async kill_9_at_several_moments_under_load_loses_no_acknowledged_message,
+}
+
+async fn kill_9_at_several_moments_under_load_loses_no_acknowledged_message(store: Store) {
+    let database = TestDatabase::new(store);
     let client = client();
     // Kills land early (startup, first commits), mid-load and later (bigger WAL, checkpoints).
     let delays_ms: &[u64] = if long_run() {
@@ -22,7 +27,7 @@ async fn kill_9_at_several_moments_under_load_loses_no_acknowledged_message() {
     let mut acknowledged = HashSet::new();
 
     for (round, delay) in delays_ms.iter().enumerate() {
-        let mut service = start(dir.path(), &[]);
+        let mut service = start(&database, &[]);
         wait_for_readiness(&client, &service, 200, Duration::from_secs(10))
             .await
             .unwrap_or_else(|e| panic!("round {round}: restarted service is not ready: {e}"));
@@ -51,14 +56,17 @@ async fn kill_9_at_several_moments_under_load_loses_no_acknowledged_message() {
         acknowledged.extend(tally.acknowledged);
     }
 
-    let service = start(dir.path(), &[]);
+    let service = start(&database, &[]);
     wait_for_readiness(&client, &service, 200, Duration::from_secs(10))
         .await
         .expect("the service is ready after the last crash");
     let stored = stored(&client, &service).await;
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
-    // SQLite's own check of the file, which a crash must leave sound.
-    assert_all_acknowledged_stored_once(&inspect_sqlite_file(&service.db_path), &acknowledged);
+    if store == Store::Sqlite {
+        // SQLite's own check of the file, which a crash must leave sound.
+        let file = inspect_sqlite_file(&database.sqlite_path());
+        assert_all_acknowledged_stored_once(&file, &acknowledged);
+    }
     assert!(
         acknowledged.len() >= 50,
         "the load ran: only {} acknowledged",
@@ -93,9 +101,9 @@ async fn kill_9_at_several_moments_under_load_loses_no_acknowledged_message() {
 /// and messages acknowledged afterwards would be lost at the next crash.
 #[actix_web::test]
 async fn no_other_process_can_take_the_sqlite_file_while_the_service_writes() {
-    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(Store::Sqlite);
     let client = client();
-    let mut service = start(dir.path(), &[]);
+    let mut service = start(&database, &[]);
     wait_for_readiness(&client, &service, 200, Duration::from_secs(10))
         .await
         .expect("ready");
@@ -104,7 +112,7 @@ async fn no_other_process_can_take_the_sqlite_file_while_the_service_writes() {
         .unwrap();
     assert_eq!(first.status, 200, "{first:?}");
 
-    let other = rusqlite::Connection::open(&service.db_path).unwrap();
+    let other = rusqlite::Connection::open(database.sqlite_path()).unwrap();
     other.busy_timeout(Duration::ZERO).unwrap();
     other
         .pragma_update(None, "locking_mode", "EXCLUSIVE")
@@ -127,5 +135,6 @@ async fn no_other_process_can_take_the_sqlite_file_while_the_service_writes() {
         .wait_for_exit(Duration::from_secs(10))
         .expect("the process dies on SIGKILL");
     let acknowledged: HashSet<String> = ["before", "after"].map(str::to_owned).into();
-    assert_all_acknowledged_stored_once(&inspect_sqlite_file(&service.db_path), &acknowledged);
+    let file = inspect_sqlite_file(&database.sqlite_path());
+    assert_all_acknowledged_stored_once(&file, &acknowledged);
 }

@@ -6,10 +6,16 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::store::{Store, TestDatabase, store_tests};
 use crate::support::{
     Ending, Load, LoadPlan, assert_all_acknowledged_stored_once, body, client, connect,
     raw_signed_post, start, stored, wait_for_ending,
 };
+
+store_tests! {
+    async sigterm_lets_an_upload_in_progress_finish_and_stores_it,
+    async sigint_under_load_with_a_stalled_client_exits_zero_within_the_shutdown_timeout,
+}
 
 /// Waits until the port refuses connections; returns how long that took.
 fn wait_until_refused(port: u16, limit: Duration) -> Option<Duration> {
@@ -23,10 +29,9 @@ fn wait_until_refused(port: u16, limit: Duration) -> Option<Duration> {
     None
 }
 
-#[actix_web::test]
-async fn sigterm_lets_an_upload_in_progress_finish_and_stores_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut service = start(dir.path(), &[]);
+async fn sigterm_lets_an_upload_in_progress_finish_and_stores_it(store: Store) {
+    let database = TestDatabase::new(store);
+    let mut service = start(&database, &[]);
     let request = raw_signed_post(&body("uploading-during-stop", 2_000));
     let (head, tail) = request.split_at(request.len() - 1_000);
     let mut upload = connect(service.port);
@@ -58,12 +63,13 @@ async fn sigterm_lets_an_upload_in_progress_finish_and_stores_it() {
     eprintln!("graceful: new connections refused {refused_after:?} after SIGTERM");
 }
 
-#[actix_web::test]
-async fn sigint_under_load_with_a_stalled_client_exits_zero_within_the_shutdown_timeout() {
-    let dir = tempfile::tempdir().unwrap();
+async fn sigint_under_load_with_a_stalled_client_exits_zero_within_the_shutdown_timeout(
+    store: Store,
+) {
+    let database = TestDatabase::new(store);
     // The stalled client's own timeout is far away, so only the shutdown timeout can end it.
     let mut service = start(
-        dir.path(),
+        &database,
         &[
             ("SHUTDOWN_TIMEOUT_SECS", "2"),
             ("CLIENT_TIMEOUT_SECS", "60"),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::binary::RunningBinary;
+use crate::store::{Store, TestDatabase};
 use crate::support::{
     Ending, Memory, body, connect, drip, long_run, memory, raw_get, raw_request, raw_signed_post,
     send_all_or_closed, start, wait_for_ending,
@@ -70,8 +71,8 @@ fn open_files_limit() -> usize {
 
 #[test]
 fn dripped_headers_get_408_within_a_bounded_time_while_others_are_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let before = memory(service.child.id());
     let port = service.port;
 
@@ -107,8 +108,8 @@ fn dripped_headers_get_408_within_a_bounded_time_while_others_are_served() {
 
 #[test]
 fn dripped_or_stalled_bodies_are_cut_off_within_a_bounded_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let request = raw_signed_post(&body("dripped-body", 2_000));
     let head_end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let (head, payload) = request.split_at(head_end);
@@ -150,8 +151,8 @@ fn dripped_or_stalled_bodies_are_cut_off_within_a_bounded_time() {
 
 #[test]
 fn stalled_bodies_do_not_stop_others_being_served_and_memory_stays_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let before = memory(service.child.id());
     let count = if long_run() { 2_000 } else { 300 };
     let request = raw_signed_post(&body("stalled", 60_000));
@@ -182,8 +183,8 @@ fn stalled_bodies_do_not_stop_others_being_served_and_memory_stays_bounded() {
 
 #[test]
 fn a_flood_of_idle_connections_is_closed_in_bounded_time_while_others_are_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let before = memory(service.child.id());
     let wanted = if long_run() { 8_000 } else { 1_000 };
     let count = wanted.min(open_files_limit() / 2 - 64);
@@ -243,8 +244,8 @@ fn a_flood_of_idle_connections_is_closed_in_bounded_time_while_others_are_served
 
 #[test]
 fn oversized_headers_are_refused_with_431_and_memory_stays_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let before = memory(service.child.id());
     let one_header = |size: usize| {
         format!(
@@ -326,8 +327,8 @@ fn stream_chunked(port: u16, head: &[u8], total: usize) -> (Ending, usize) {
 
 #[test]
 fn oversized_bodies_are_refused_early_with_or_without_content_length() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let before = memory(service.child.id());
     let signature = "0".repeat(64);
 
@@ -380,9 +381,9 @@ fn oversized_bodies_are_refused_early_with_or_without_content_length() {
 
 #[test]
 fn deeply_nested_and_huge_json_is_rejected_or_accepted_without_harm() {
-    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(Store::Sqlite);
     // Room for 100k levels of nesting and megabyte documents.
-    let mut service = start(dir.path(), &[("MAX_BODY_BYTES", "4194304")]);
+    let mut service = start(&database, &[("MAX_BODY_BYTES", "4194304")]);
     let before = memory(service.child.id());
     let valid_fields = r#""message_id":"huge","from":"+1","to":"+2","ts":"2025-01-15T10:00:00Z""#;
     let many_unknown_keys = {

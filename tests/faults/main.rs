@@ -1,8 +1,9 @@
 //! Fault and abuse tests against the compiled binary: crashes, stops, a full disk, a database
 //! made unusable underneath, and slow or hostile clients.
 //!
-//! Every test starts its own service on 127.0.0.1 with a free port and a temporary database,
-//! sends a bounded amount of traffic, and checks the promise "nothing acknowledged is lost,
+//! Every test starts its own service on 127.0.0.1 with a free port and a fresh database (on
+//! every store for the crash and stop tests, see `../api/store.rs`), sends a bounded amount of
+//! traffic, and checks the promise "nothing acknowledged is lost,
 //! nothing stored twice, nobody let in": each `200` names a row that is really on disk, every
 //! failure is a JSON error, and the service keeps serving. Tests that need root (a size-limited
 //! tmpfs, dropping privileges) print a `SKIP` line and pass when they cannot get it, unless
@@ -16,6 +17,12 @@ mod binary;
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
+#[allow(dead_code)]
+#[path = "../api/postgres.rs"]
+mod postgres;
+#[allow(dead_code)]
+#[path = "../api/store.rs"]
+mod store;
 mod support;
 
 mod crash;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::binary::RunningBinary;
+use crate::store::{Store, TestDatabase};
 use crate::support::{
     Load, LoadPlan, Tally, Tmpfs, assert_all_acknowledged_stored_once, assert_well_formed_503,
     body, client, fill, get_json, inspect_sqlite_file, post_signed, start, wait_for_not_ready,
@@ -66,7 +67,8 @@ async fn when_its_own_writes_fill_the_disk_ingest_answers_503_and_recovers_when_
     let Some(disk) = tmpfs_or_skip("1m", "disk full by its own writes") else {
         return;
     };
-    let mut service = start(disk.path(), &[]);
+    let database = TestDatabase::new_in(Store::Sqlite, disk.path());
+    let mut service = start(&database, &[]);
     let client = client();
 
     // 4 KiB texts fill 1 MiB within a few hundred messages.
@@ -99,7 +101,7 @@ async fn when_its_own_writes_fill_the_disk_ingest_answers_503_and_recovers_when_
 
     let mut acknowledged = tally.acknowledged.clone();
     acknowledged.push("after-growth".to_owned());
-    let stored = inspect_sqlite_file(&service.db_path);
+    let stored = inspect_sqlite_file(&database.sqlite_path());
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
     assert!(!stored.ids.contains("while-full"));
     stop_cleanly(&mut service);
@@ -114,7 +116,8 @@ async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_i
     let Some(disk) = tmpfs_or_skip("3m", "disk full by a filler file") else {
         return;
     };
-    let mut service = start(disk.path(), &[]);
+    let database = TestDatabase::new_in(Store::Sqlite, disk.path());
+    let mut service = start(&database, &[]);
     let client = client();
     let before = post_signed(&client, &service, body("before-full", 100))
         .await
@@ -143,7 +146,7 @@ async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_i
 
     let mut acknowledged = tally.acknowledged.clone();
     acknowledged.extend(["before-full".to_owned(), "after-cleanup".to_owned()]);
-    let stored = inspect_sqlite_file(&service.db_path);
+    let stored = inspect_sqlite_file(&database.sqlite_path());
     assert_all_acknowledged_stored_once(&stored, &acknowledged);
     stop_cleanly(&mut service);
     eprintln!(

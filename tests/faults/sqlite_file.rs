@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use crate::binary::RunningBinary;
+use crate::store::{Store, TestDatabase};
 use crate::support::{
     Load, LoadPlan, Tally, assert_all_acknowledged_stored_once, assert_well_formed_503, body,
     chmod, client, command_output_as_nobody, get_json, give_to_nobody, inspect_sqlite_file,
@@ -21,6 +22,7 @@ use crate::support::{
 /// names `reason`, repairs it with `repair`, checks it recovers, and returns the tally. Both
 /// are given the database's path and a free path beside it, to move the file aside.
 async fn break_under_load_and_repair(
+    database: &TestDatabase,
     service: &RunningBinary,
     prefix: &str,
     break_it: impl FnOnce(&Path, &Path),
@@ -28,7 +30,7 @@ async fn break_under_load_and_repair(
     repair: impl FnOnce(&Path, &Path),
 ) -> Tally {
     let client = client();
-    let db = service.db_path.clone();
+    let db = database.sqlite_path();
     let aside = db.with_file_name("aside.db");
     let load = Load::start(service.url("/webhook"), LoadPlan::new(prefix, 8));
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
@@ -89,9 +91,9 @@ async fn break_a_fresh_service_and_repair(
     reason: &str,
     repair: impl FnOnce(&Path, &Path),
 ) -> Tally {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
-    break_under_load_and_repair(&service, prefix, break_it, reason, repair).await
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
+    break_under_load_and_repair(&database, &service, prefix, break_it, reason, repair).await
 }
 
 #[actix_web::test]
@@ -125,10 +127,10 @@ async fn a_database_replaced_by_garbage_under_load_gets_no_200_until_it_is_back(
 
 #[actix_web::test]
 async fn an_empty_file_in_place_of_the_database_is_not_adopted_and_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let client = client();
-    let db = service.db_path.clone();
+    let db = database.sqlite_path();
     let mut acknowledged = Vec::new();
     for n in 0..5 {
         let id = format!("before-{n}");
@@ -139,7 +141,7 @@ async fn an_empty_file_in_place_of_the_database_is_not_adopted_and_loses_nothing
 
     // The file goes away; an empty one appears in its place (`touch`, or a copy that creates
     // its target before writing it), and only then does the real file come back.
-    let aside = dir.path().join("aside.db");
+    let aside = database.dir().join("aside.db");
     std::fs::rename(&db, &aside).unwrap();
     wait_for_not_ready(
         &client,
@@ -189,17 +191,17 @@ const REPLACED: &str =
 
 #[actix_web::test]
 async fn a_backup_renamed_into_place_under_load_is_left_untouched_until_a_restart_uses_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let client = client();
-    let db = service.db_path.clone();
+    let db = database.sqlite_path();
     for n in 0..3 {
         let answer = post_signed(&client, &service, body(&format!("in-backup-{n}"), 16))
             .await
             .unwrap();
         assert_eq!(answer.status, 200);
     }
-    let backup = dir.path().join("backup.db");
+    let backup = database.dir().join("backup.db");
     {
         let source = Connection::open(&db).unwrap();
         source
@@ -239,7 +241,7 @@ async fn a_backup_renamed_into_place_under_load_is_left_untouched_until_a_restar
 
     // A restart opens the restored file and serves from it.
     drop(service);
-    let restarted = start(dir.path(), &[]);
+    let restarted = start(&database, &[]);
     wait_for_readiness(&client, &restarted, 200, Duration::from_secs(5))
         .await
         .expect("ready on the restored file");
@@ -262,7 +264,7 @@ async fn a_backup_renamed_into_place_under_load_is_left_untouched_until_a_restar
 }
 
 /// Starts the service as `nobody`, or says why this test is skipped.
-fn unprivileged_or_skip(dir: &Path, test: &str) -> Option<RunningBinary> {
+fn unprivileged_or_skip(database: &TestDatabase, test: &str) -> Option<RunningBinary> {
     let prefix = match unprivileged_prefix() {
         Ok(prefix) => prefix,
         Err(why) => {
@@ -270,19 +272,20 @@ fn unprivileged_or_skip(dir: &Path, test: &str) -> Option<RunningBinary> {
             return None;
         }
     };
-    give_to_nobody(dir);
-    Some(start_unprivileged(&prefix, dir, &[]).expect("the service starts as nobody"))
+    give_to_nobody(database.dir());
+    Some(start_unprivileged(&prefix, database, &[]).expect("the service starts as nobody"))
 }
 
 #[actix_web::test]
 async fn a_database_that_comes_back_read_only_answers_503_and_recovers_when_writable() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(service) = unprivileged_or_skip(dir.path(), "read-only database") else {
+    let database = TestDatabase::new(Store::Sqlite);
+    let Some(service) = unprivileged_or_skip(&database, "read-only database") else {
         return;
     };
     // The file goes away (its connection is dropped) and comes back without write permission,
     // so the service has to open it again and finds it read-only.
     break_under_load_and_repair(
+        &database,
         &service,
         "read-only",
         |db, aside| {
@@ -299,12 +302,12 @@ async fn a_database_that_comes_back_read_only_answers_503_and_recovers_when_writ
 
 #[actix_web::test]
 async fn a_database_made_read_only_while_in_use_turns_readiness_503() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(service) = unprivileged_or_skip(dir.path(), "chmod while in use") else {
+    let database = TestDatabase::new(Store::Sqlite);
+    let Some(service) = unprivileged_or_skip(&database, "chmod while in use") else {
         return;
     };
     let client = client();
-    let db = service.db_path.clone();
+    let db = database.sqlite_path();
     let first = post_signed(&client, &service, body("before-chmod", 16))
         .await
         .unwrap();
@@ -329,7 +332,7 @@ async fn a_database_made_read_only_while_in_use_turns_readiness_503() {
 
 #[test]
 fn a_restart_on_a_read_only_database_fails_at_startup_with_one_clear_line() {
-    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(Store::Sqlite);
     let prefix = match unprivileged_prefix() {
         Ok(prefix) => prefix,
         Err(why) => {
@@ -340,12 +343,12 @@ fn a_restart_on_a_read_only_database_fails_at_startup_with_one_clear_line() {
             return;
         }
     };
-    give_to_nobody(dir.path());
-    drop(start_unprivileged(&prefix, dir.path(), &[]).expect("a first start as nobody"));
-    let db = dir.path().join("data/app.db");
+    give_to_nobody(database.dir());
+    drop(start_unprivileged(&prefix, &database, &[]).expect("a first start as nobody"));
+    let db = database.sqlite_path();
     make_read_only(&db);
 
-    let output = command_output_as_nobody(&prefix, dir.path(), Duration::from_secs(20));
+    let output = command_output_as_nobody(&prefix, &database, Duration::from_secs(20));
 
     assert!(!output.status.success(), "startup must fail: {output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -355,16 +358,16 @@ fn a_restart_on_a_read_only_database_fails_at_startup_with_one_clear_line() {
 
 #[actix_web::test]
 async fn a_database_locked_by_another_process_refuses_writes_keeps_reads_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(Store::Sqlite);
     // The default probe interval: a longer lock is covered by the test below.
-    let service = start(dir.path(), &[("HEALTH_PROBE_INTERVAL_MS", "500")]);
+    let service = start(&database, &[("HEALTH_PROBE_INTERVAL_MS", "500")]);
     let client = client();
     let first = post_signed(&client, &service, body("before-lock", 16))
         .await
         .unwrap();
     assert_eq!(first.status, 200);
 
-    let locker = Connection::open(&service.db_path).unwrap();
+    let locker = Connection::open(database.sqlite_path()).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let locked_at = Instant::now();
     let during = post_signed(&client, &service, body("during-lock", 16))
@@ -396,7 +399,7 @@ async fn a_database_locked_by_another_process_refuses_writes_keeps_reads_and_rec
         .await
         .unwrap();
     assert_eq!(after.status, 200, "{after:?}");
-    let stored = inspect_sqlite_file(&service.db_path);
+    let stored = inspect_sqlite_file(&database.sqlite_path());
     assert_all_acknowledged_stored_once(
         &stored,
         &["before-lock".to_owned(), "after-lock".to_owned()],
@@ -410,10 +413,10 @@ async fn a_database_locked_by_another_process_refuses_writes_keeps_reads_and_rec
 
 #[actix_web::test]
 async fn a_long_lock_is_named_by_readiness_and_ingest_is_refused_within_the_busy_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = start(dir.path(), &[]);
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = start(&database, &[]);
     let client = client();
-    let locker = Connection::open(&service.db_path).unwrap();
+    let locker = Connection::open(database.sqlite_path()).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     actix_web::rt::time::sleep(Duration::from_secs(3)).await;
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 pub use crate::binary::unprivileged_prefix;
 use crate::binary::{RunningBinary, service_command};
 use crate::helpers::{message, sign_with};
+use crate::store::TestDatabase;
 
 /// The signing secret every fault test runs the service with.
 pub const SECRET: &str = "fault-secret";
@@ -38,38 +39,39 @@ fn settings<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     vars
 }
 
-/// Starts the binary on `dir/data/app.db`.
-pub fn start(dir: &Path, extra: &[(&str, &str)]) -> RunningBinary {
-    RunningBinary::start(dir, SECRET, &settings(extra))
+/// Starts the binary on `database`.
+pub fn start(database: &TestDatabase, extra: &[(&str, &str)]) -> RunningBinary {
+    RunningBinary::start(database, SECRET, &settings(extra))
 }
 
-/// The binary as `nobody` (through `prefix`) on `dir/data/app.db`, with the fault settings;
-/// and the database's path.
-fn unprivileged_command(prefix: &[&str], dir: &Path, extra: &[(&str, &str)]) -> (Command, PathBuf) {
+/// The binary as `nobody` (through `prefix`) on `database`, with the fault settings.
+fn unprivileged_command(
+    prefix: &[&str],
+    database: &TestDatabase,
+    extra: &[(&str, &str)],
+) -> Command {
     let mut vars = vec![("WEBHOOK_SECRET", SECRET)];
     vars.extend(settings(extra));
-    service_command(prefix, dir, &vars)
+    service_command(prefix, database, &vars)
 }
 
-/// Starts the binary as `nobody` on `dir/data/app.db`; `dir` must be writable by nobody.
+/// Starts the binary as `nobody` on `database`, whose folder nobody must be able to write.
 /// `setpriv` replaces itself with the service, so the child's PID is the service's.
 pub fn start_unprivileged(
     prefix: &[&str],
-    dir: &Path,
+    database: &TestDatabase,
     extra: &[(&str, &str)],
 ) -> Result<RunningBinary, String> {
-    let (command, db_path) = unprivileged_command(prefix, dir, extra);
-    RunningBinary::spawn(command, db_path)
+    RunningBinary::spawn(unprivileged_command(prefix, database, extra), database)
 }
 
 /// Runs the binary as `nobody` expecting it to stop by itself; kills it after `limit`.
 pub fn command_output_as_nobody(
     prefix: &[&str],
-    dir: &Path,
+    database: &TestDatabase,
     limit: Duration,
 ) -> std::process::Output {
-    let mut child = unprivileged_command(prefix, dir, &[])
-        .0
+    let mut child = unprivileged_command(prefix, database, &[])
         .spawn()
         .expect("setpriv starts");
     let deadline = Instant::now() + limit;
