@@ -21,9 +21,8 @@ pub enum Store {
     Postgres,
 }
 
-/// The stores the contract tests run on. The service does not take PostgreSQL URLs yet: once
-/// its store is in, this becomes `&[Store::Sqlite, Store::Postgres]`.
-pub const STORES: &[Store] = &[Store::Sqlite];
+/// The stores the contract tests run on.
+pub const STORES: &[Store] = &[Store::Sqlite, Store::Postgres];
 
 impl Store {
     /// Whether a test on this store runs here: the store is in [`STORES`] and, for PostgreSQL,
