@@ -36,6 +36,26 @@ pub enum Opening {
     MustExist,
 }
 
+/// The thresholds that choose between the plans a store reads a page with (see each store's
+/// `listing`). The defaults are what the service runs with; tests set others to drive every
+/// plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// From this `offset` on, a listing over time alone skips whole hours.
+    pub deep_offset: u64,
+    /// How long `q` is tried by walking the listing before the text index is used.
+    pub walk_budget: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            deep_offset: 10_000,
+            walk_budget: Duration::from_millis(15),
+        }
+    }
+}
+
 /// How a store is opened and how it works, from the configuration; every store reads what
 /// applies to it.
 #[derive(Clone, Debug)]
@@ -48,6 +68,8 @@ pub struct StoreSettings {
     /// The CA certificate(s) a PostgreSQL server's certificate is checked against, instead of
     /// the system's trusted roots.
     pub ca_file: Option<PathBuf>,
+    /// How pages are planned.
+    pub tuning: Tuning,
 }
 
 impl StoreSettings {
@@ -58,6 +80,7 @@ impl StoreSettings {
             read_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             ca_file: None,
+            tuning: Tuning::default(),
         }
     }
 }
@@ -75,7 +98,9 @@ pub fn open(
                 Opening::CreateIfMissing => SqliteStorage::initialize(path)?,
                 Opening::MustExist => SqliteStorage::open_existing(path)?,
             };
-            Ok(Box::new(storage.reporting_to(metrics)))
+            Ok(Box::new(
+                storage.reporting_to(metrics).planned_with(settings.tuning),
+            ))
         }
         DatabaseUrl::Postgres(url) => Ok(Box::new(PostgresStorage::open(url, settings)?)),
     }

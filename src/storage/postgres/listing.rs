@@ -21,68 +21,53 @@ use super::connection::{from_pg, get, query, query_one};
 use super::text::{decode, needs_exact_check};
 use crate::domain::{Message, MessageFilter, MessageSlice, Position, TextSearch};
 use crate::storage::hour_buckets::{self, HourCounts};
-use crate::storage::{StorageError, StorageErrorKind, TimeRange};
+use crate::storage::{StorageError, StorageErrorKind, TimeRange, Tuning};
 
-/// From this `offset` on, a listing over time alone skips whole hours.
-const DEEP_OFFSET: u64 = 10_000;
-/// How long `q` is tried by walking the listing before the trigram index is used.
-const WALK_BUDGET: Duration = Duration::from_millis(15);
 /// Rows read per slice when each row is checked here.
 const CHECKED_SLICE: i64 = 1_000;
 
 const COLUMNS: &str = "message_id, from_msisdn, to_msisdn, ts, text, ts_us";
 
-/// How a page was found; for a search, it tells how its total is best counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Found {
-    /// In listing order, checking each row (no `q`, or `q` filled the page in time).
-    Walking,
-    /// Through the trigram index: `q` is rare, and counting its candidates is cheap.
-    ThroughTextIndex,
-}
-
 /// Up to `limit` rows matching `filter` in listing order, after `after` and then `offset` rows,
-/// and the position of the last one when more follow. Runs inside a read transaction whose
-/// statement timeout is `read_timeout`.
+/// and the position of the last one when more follow, planned with `tuning`. Runs inside a
+/// read transaction whose statement timeout is `read_timeout`.
 pub fn select(
     client: &mut Client,
     filter: &MessageFilter,
-    after: Option<&Position>,
-    limit: usize,
-    offset: u64,
+    (after, limit, offset): (Option<&Position>, usize, u64),
+    tuning: Tuning,
     read_timeout: Duration,
-) -> Result<(MessageSlice, Found), StorageError> {
+) -> Result<MessageSlice, StorageError> {
     let range = TimeRange::of(filter);
-    let walked = |page| Ok((page, Found::Walking));
     let Some(q) = &filter.q else {
         let over_time_alone = filter.from.is_none() && filter.to.is_none() && after.is_none();
-        let (range, offset) = if offset >= DEEP_OFFSET && over_time_alone {
+        let (range, offset) = if offset >= tuning.deep_offset && over_time_alone {
             hour_buckets::skip(&mut PostgresHours(client), range, offset)?
         } else {
             (range, offset)
         };
         let clause = Clause::new(filter, range, after);
-        return walked(read_page(client, &clause, limit, offset, false)?);
+        return read_page(client, &clause, limit, offset, false);
     };
     let needle = TextSearch::new(q).needle().to_owned();
     if needs_exact_check(&needle) {
-        return walked(checked_page(client, filter, after, &needle, limit, offset)?);
+        return checked_page(client, filter, after, &needle, limit, offset);
     }
     let walk = Clause::new(filter, range, after).walking(&needle);
     if needle.chars().count() < 3 {
-        return walked(read_page(client, &walk, limit, offset, false)?);
+        return read_page(client, &walk, limit, offset, false);
     }
-    let within_budget = within(client, WALK_BUDGET, read_timeout, |client| {
-        read_page(client, &walk, limit, offset, false)
-    })?;
+    let within_budget = match tuning.walk_budget {
+        budget if budget.is_zero() => None,
+        budget => within(client, budget, read_timeout, |client| {
+            read_page(client, &walk, limit, offset, false)
+        })?,
+    };
     if let Some(page) = within_budget {
-        return walked(page);
+        return Ok(page);
     }
     let candidates = Clause::new(filter, range, after).containing(&needle);
-    Ok((
-        read_page(client, &candidates, limit, offset, true)?,
-        Found::ThroughTextIndex,
-    ))
+    read_page(client, &candidates, limit, offset, true)
 }
 
 /// Up to `limit` rows of `clause` in listing order after skipping `offset`, and the position

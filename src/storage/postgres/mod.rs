@@ -29,7 +29,9 @@ use std::time::Duration;
 use postgres_native_tls::MakeTlsConnector;
 
 use super::total_cache::TotalCache;
-use super::{MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind, StoreSettings};
+use super::{
+    MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind, StoreSettings, Tuning,
+};
 use connection::Connection;
 use location::PostgresUrl;
 use reader::PostgresReader;
@@ -43,6 +45,7 @@ pub struct PostgresStorage {
     tls: MakeTlsConnector,
     write_timeout: Duration,
     read_timeout: Duration,
+    tuning: Tuning,
     totals: Arc<TotalCache>,
 }
 
@@ -67,6 +70,7 @@ impl PostgresStorage {
             tls,
             write_timeout: settings.write_timeout,
             read_timeout: settings.read_timeout,
+            tuning: settings.tuning,
             totals: Arc::default(),
         })
     }
@@ -89,6 +93,7 @@ impl Storage for PostgresStorage {
         Box::new(PostgresReader::new(
             self.connection(),
             self.read_timeout,
+            self.tuning,
             Arc::clone(&self.totals),
         ))
     }

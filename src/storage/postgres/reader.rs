@@ -14,20 +14,27 @@ use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
 };
 use crate::storage::total_cache::TotalCache;
-use crate::storage::{MessageReader, StorageError};
+use crate::storage::{MessageReader, StorageError, Tuning};
 
 /// Answers reads; see [`MessageReader`].
 pub struct PostgresReader {
     connection: Connection,
     read_timeout: Duration,
+    tuning: Tuning,
     totals: Arc<TotalCache>,
 }
 
 impl PostgresReader {
-    pub fn new(connection: Connection, read_timeout: Duration, totals: Arc<TotalCache>) -> Self {
+    pub fn new(
+        connection: Connection,
+        read_timeout: Duration,
+        tuning: Tuning,
+        totals: Arc<TotalCache>,
+    ) -> Self {
         Self {
             connection,
             read_timeout,
+            tuning,
             totals,
         }
     }
@@ -35,17 +42,12 @@ impl PostgresReader {
 
 impl MessageReader for PostgresReader {
     fn list(&mut self, query: &MessageQuery) -> Result<MessagePage, StorageError> {
-        let (read_timeout, totals) = (self.read_timeout, Arc::clone(&self.totals));
+        let (read_timeout, tuning) = (self.read_timeout, self.tuning);
+        let totals = Arc::clone(&self.totals);
         self.connection
             .transaction(&begin_read(read_timeout), |client| {
-                let (slice, _) = listing::select(
-                    client,
-                    &query.filter,
-                    query.after.as_ref(),
-                    query.limit as usize,
-                    query.offset,
-                    read_timeout,
-                )?;
+                let page = (query.after.as_ref(), query.limit as usize, query.offset);
+                let slice = listing::select(client, &query.filter, page, tuning, read_timeout)?;
                 let total = totals::count(client, &query.filter, &totals)?;
                 Ok(MessagePage {
                     data: slice.messages,
@@ -61,11 +63,10 @@ impl MessageReader for PostgresReader {
         after: Option<&Position>,
         limit: usize,
     ) -> Result<MessageSlice, StorageError> {
-        let read_timeout = self.read_timeout;
+        let (read_timeout, tuning) = (self.read_timeout, self.tuning);
         self.connection
             .transaction(&begin_read(read_timeout), |client| {
-                listing::select(client, filter, after, limit, 0, read_timeout)
-                    .map(|(slice, _)| slice)
+                listing::select(client, filter, (after, limit, 0), tuning, read_timeout)
             })
     }
 

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::listing::Tuning;
 use super::{SqliteReader, SqliteStorage};
 use crate::domain::timestamp::format_micros;
 use crate::domain::{MessageFilter, MessageQuery, NewMessage, TextSearch, Timestamp};
+use crate::storage::Tuning;
 use crate::storage::total_cache::TotalCache;
 use crate::storage::{MessageReader, MessageWriter};
 

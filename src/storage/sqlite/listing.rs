@@ -20,25 +20,7 @@ use super::{from_sqlite, text_index};
 use crate::domain::{Message, MessageFilter, MessageSlice, Position, TextSearch};
 use crate::storage::TimeRange;
 use crate::storage::hour_buckets;
-use crate::storage::{StorageError, StorageErrorKind};
-
-/// The thresholds that choose between plans.
-#[derive(Clone, Copy, Debug)]
-pub struct Tuning {
-    /// From this `offset` on, a listing over time alone skips whole hours.
-    pub deep_offset: u64,
-    /// How long `q` is tried by walking the listing before the text index is used.
-    pub walk_budget: Duration,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Self {
-            deep_offset: 10_000,
-            walk_budget: Duration::from_millis(15),
-        }
-    }
-}
+use crate::storage::{StorageError, StorageErrorKind, Tuning};
 
 /// How a page was found; for a search, it tells how its total is best counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,8 +136,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use super::Tuning;
     use crate::domain::{MessageFilter, MessageQuery, Timestamp};
+    use crate::storage::Tuning;
     use crate::storage::sqlite::fixture::{expected, messages, temp_db};
     use crate::storage::{MessageReader, MessageWriter};
 

@@ -30,7 +30,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 pub use reader::SqliteReader;
 pub use writer::SqliteWriter;
 
-use super::{MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind, Upkeep};
+use super::{
+    MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind, Tuning, Upkeep,
+};
 use crate::metrics::Metrics;
 
 /// The whole schema, applied at every start; each statement is idempotent.
@@ -55,6 +57,8 @@ pub struct SqliteStorage {
     wal_bytes: Arc<std::sync::atomic::AtomicU64>,
     /// Where the text index reports its progress.
     metrics: Metrics,
+    /// How its readers plan pages.
+    tuning: Tuning,
 }
 
 impl SqliteStorage {
@@ -85,12 +89,19 @@ impl SqliteStorage {
             totals: Arc::default(),
             wal_bytes: Arc::default(),
             metrics: Metrics::new(),
+            tuning: Tuning::default(),
         })
     }
 
     /// The same store, reporting the text index's progress to `metrics`.
     pub fn reporting_to(mut self, metrics: &Metrics) -> Self {
         self.metrics = metrics.clone();
+        self
+    }
+
+    /// The same store, its readers planning pages with `tuning`.
+    pub fn planned_with(mut self, tuning: Tuning) -> Self {
+        self.tuning = tuning;
         self
     }
 
@@ -127,7 +138,7 @@ impl Storage for SqliteStorage {
         Box::new(SqliteReader::new(
             self.path.clone(),
             self.home,
-            listing::Tuning::default(),
+            self.tuning,
             Arc::clone(&self.totals),
         ))
     }

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::listing::{self, Tuning};
+use super::listing;
 use super::totals;
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
     TextSearch,
 };
+use crate::storage::Tuning;
 use crate::storage::total_cache::TotalCache;
 use crate::storage::{MessageReader, StorageError};
 

@@ -127,8 +127,8 @@ mod tests {
     use std::time::Duration;
 
     use super::match_expression;
+    use crate::storage::Tuning;
     use crate::storage::sqlite::fixture::{assert_searches_match, expire, messages, temp_db};
-    use crate::storage::sqlite::listing::Tuning;
     use crate::storage::{MessageReader, MessageWriter};
 
     #[test]

@@ -11,11 +11,12 @@ use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::clause::Clause;
 use super::hours::SqliteHours;
-use super::listing::{Found, Tuning, within};
+use super::listing::{Found, within};
 use super::{from_sqlite, text_index};
 use crate::domain::{MessageFilter, TextSearch};
 use crate::storage::StorageError;
 use crate::storage::TimeRange;
+use crate::storage::Tuning;
 use crate::storage::hour_buckets;
 use crate::storage::total_cache::{RememberedTotal, SearchKey, TotalCache};
 
@@ -146,9 +147,9 @@ mod tests {
     use std::sync::Arc;
 
     use crate::domain::{MessageFilter, MessageQuery};
+    use crate::storage::Tuning;
     use crate::storage::sqlite::SqliteReader;
     use crate::storage::sqlite::fixture::{expected, expire, messages, temp_db};
-    use crate::storage::sqlite::listing::Tuning;
     use crate::storage::total_cache::TotalCache;
     use crate::storage::{MessageReader, Storage};
 
