@@ -11,8 +11,15 @@ CREATE TABLE IF NOT EXISTS messages (
     ts          TEXT NOT NULL,
     text        TEXT,
     created_at  TEXT NOT NULL,
-    ts_us       INTEGER NOT NULL
+    ts_us       INTEGER NOT NULL,
+    seq         INTEGER
 );
+
+-- `seq` is the row's position in the feed: given by the single writer as it stores rows, in
+-- the order it commits them, never twice (rowids can be given again after deletions; positions
+-- cannot: `message_totals.feed_head` is the last one given). Every row has one; a database
+-- written before positions existed gets them in rowid order when it is upgraded.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_seq ON messages (seq);
 
 -- Every listing is ordered by (ts_us, message_id), and each filter has an index in that order,
 -- so a page is read straight off an index whatever the filters are. The `from` index also
@@ -43,15 +50,17 @@ CREATE TABLE IF NOT EXISTS hour_counts (
 );
 
 -- `deletions` counts the transactions that deleted messages: a count remembered at one value
--- stays valid, for the rows it covered, as long as it has not moved.
+-- stays valid, for the rows it covered, as long as it has not moved. `feed_head` is the last
+-- feed position given to a row.
 CREATE TABLE IF NOT EXISTS message_totals (
     id            INTEGER PRIMARY KEY CHECK (id = 1),
     message_count INTEGER NOT NULL,
     sender_count  INTEGER NOT NULL,
-    deletions     INTEGER NOT NULL
+    deletions     INTEGER NOT NULL,
+    feed_head     INTEGER NOT NULL DEFAULT 0
 );
-INSERT OR IGNORE INTO message_totals (id, message_count, sender_count, deletions)
-    VALUES (1, 0, 0, 0);
+INSERT OR IGNORE INTO message_totals (id, message_count, sender_count, deletions, feed_head)
+    VALUES (1, 0, 0, 0, 0);
 
 -- Text search: trigrams of each message's lower-cased text (lower-cased by the service, with
 -- the same Unicode rules as the `q` filter), without positions and without a copy of the text.

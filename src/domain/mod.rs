@@ -1,6 +1,7 @@
 //! The service's vocabulary, free of HTTP and SQL: what a message is, what a query asks for,
 //! and how bad input is described.
 
+pub mod feed;
 pub mod message;
 pub mod msisdn;
 pub mod position;
@@ -10,6 +11,7 @@ pub mod timestamp;
 pub mod validation;
 pub mod views;
 
+pub use feed::{FeedEntry, FeedPage, FeedQuery};
 pub use message::NewMessage;
 pub use position::{InvalidCursor, Position};
 pub use query::{MessageFilter, MessageQuery};

@@ -148,7 +148,7 @@ impl<'a> RawQuery<'a> {
     }
 }
 
-fn bounded_int(
+pub(super) fn bounded_int(
     value: &str,
     name: &'static str,
     min: i64,
@@ -182,7 +182,11 @@ fn bounded_int(
     Some(n)
 }
 
-fn msisdn_param(value: &str, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+pub(super) fn msisdn_param(
+    value: &str,
+    name: &'static str,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     let value = match value.strip_prefix(' ') {
         Some(rest) => format!("+{rest}"),
         None => value.to_owned(),

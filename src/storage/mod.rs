@@ -21,7 +21,8 @@ pub use database_url::{DatabaseUrl, InvalidDatabaseUrl};
 pub use time_range::TimeRange;
 
 use crate::domain::{
-    MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage, Position, Stats,
+    FeedEntry, FeedPage, FeedQuery, MessageFilter, MessagePage, MessageQuery, MessageSlice,
+    NewMessage, Position, Stats,
 };
 use crate::metrics::Metrics;
 use postgres::PostgresStorage;
@@ -230,6 +231,41 @@ pub trait MessageReader: Send {
 
     /// Aggregates over all stored messages.
     fn stats(&mut self) -> Result<Stats, StorageError>;
+
+    /// The messages at positions after `query.after`, in position order, read from one
+    /// snapshot. A store shows a position only once every lower position that will ever be
+    /// stored is visible, so a consumer that continues after `next_after` misses none. At most
+    /// [`FEED_SCAN_WINDOW`] positions are looked at per read.
+    fn feed(&mut self, query: &FeedQuery) -> Result<FeedPage, StorageError>;
+
+    /// The newest feed position given to a message.
+    fn feed_head(&mut self) -> Result<u64, StorageError>;
+}
+
+/// The most positions one read of the feed looks at, so a filtered read after a long stretch
+/// of other messages costs a bounded amount; the consumer continues from where it stopped.
+pub const FEED_SCAN_WINDOW: u64 = 10_000;
+
+/// The page a feed read makes of the `entries` it found after `query.after` (looking no further
+/// than `window_end`), with the store's `head` and `oldest` position.
+pub fn feed_page(
+    query: &FeedQuery,
+    entries: Vec<FeedEntry>,
+    window_end: u64,
+    head: u64,
+    oldest: Option<u64>,
+) -> FeedPage {
+    let next_after = match entries.last() {
+        Some(last) if entries.len() >= query.limit as usize => last.seq,
+        // Fewer than asked for: nothing else matched up to the end of the window.
+        _ => window_end.max(query.after),
+    };
+    FeedPage {
+        entries,
+        next_after,
+        head,
+        oldest,
+    }
 }
 
 /// A database the service can run on: hands out the writer and the readers.

@@ -14,6 +14,7 @@
 
 mod clause;
 mod connection;
+mod feed;
 mod listing;
 pub mod location;
 mod migrations;

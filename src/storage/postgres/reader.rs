@@ -8,10 +8,11 @@ use std::time::Duration;
 use postgres::Client;
 
 use super::connection::{Connection, begin_read, get, query, query_one};
-use super::listing;
 use super::totals;
+use super::{feed, listing};
 use crate::domain::{
-    MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
+    FeedPage, FeedQuery, MessageFilter, MessagePage, MessageQuery, MessageSlice, Position,
+    SenderCount, Stats,
 };
 use crate::storage::total_cache::TotalCache;
 use crate::storage::{MessageReader, StorageError, Tuning};
@@ -73,6 +74,18 @@ impl MessageReader for PostgresReader {
     fn stats(&mut self) -> Result<Stats, StorageError> {
         self.connection
             .transaction(&begin_read(self.read_timeout), read_stats)
+    }
+
+    fn feed(&mut self, query: &FeedQuery) -> Result<FeedPage, StorageError> {
+        self.connection
+            .transaction(&begin_read(self.read_timeout), |client| {
+                feed::read(client, query)
+            })
+    }
+
+    fn feed_head(&mut self) -> Result<u64, StorageError> {
+        self.connection
+            .transaction(&begin_read(self.read_timeout), feed::head)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Keeps the aggregates (`sender_stats`, `recipient_stats`, `hour_counts`, `message_totals`) in
-//! step with `messages`.
+//! step with `messages`, and hands out feed positions ([`Positions`]).
 //!
 //! The writer adds up a transaction's changes in memory and applies them once per sender,
 //! recipient and hour just before committing, instead of updating the aggregates for every
@@ -126,4 +126,51 @@ fn apply_counts<K: rusqlite::ToSql>(
         }
     }
     Ok(())
+}
+
+/// Feed positions given in one transaction: the single writer gives each stored row the next
+/// one, and records the last one given before committing.
+pub struct Positions {
+    next: i64,
+    given: i64,
+}
+
+impl Positions {
+    /// Continues after the last position given.
+    pub fn read(tx: &Transaction<'_>) -> Result<Self, StorageError> {
+        let head: i64 = tx
+            .query_row(
+                "SELECT feed_head FROM message_totals WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(from_sqlite)?;
+        Ok(Self {
+            next: head + 1,
+            given: 0,
+        })
+    }
+
+    /// The position the next stored row gets.
+    pub fn next(&self) -> i64 {
+        self.next
+    }
+
+    /// The next position went to a row.
+    pub fn take(&mut self) {
+        self.next += 1;
+        self.given += 1;
+    }
+
+    /// Records the last position given, within `tx`.
+    pub fn record(&self, tx: &Transaction<'_>) -> Result<(), StorageError> {
+        if self.given > 0 {
+            tx.execute(
+                "UPDATE message_totals SET feed_head = ?1 WHERE id = 1",
+                [self.next - 1],
+            )
+            .map_err(from_sqlite)?;
+        }
+        Ok(())
+    }
 }

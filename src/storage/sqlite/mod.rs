@@ -8,6 +8,7 @@
 mod aggregates;
 mod checkpoint;
 mod clause;
+mod feed;
 #[cfg(test)]
 mod fixture;
 mod hours;

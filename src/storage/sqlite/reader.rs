@@ -9,12 +9,12 @@ use std::sync::Arc;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::listing;
 use super::totals;
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite};
+use super::{feed, listing};
 use crate::domain::{
-    MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, SenderCount, Stats,
-    TextSearch,
+    FeedPage, FeedQuery, MessageFilter, MessagePage, MessageQuery, MessageSlice, Position,
+    SenderCount, Stats, TextSearch,
 };
 use crate::storage::Tuning;
 use crate::storage::total_cache::TotalCache;
@@ -145,6 +145,19 @@ impl MessageReader for SqliteReader {
 
     fn stats(&mut self) -> Result<Stats, StorageError> {
         let result = self.try_stats();
+        self.connection.settle(result)
+    }
+
+    fn feed(&mut self, query: &FeedQuery) -> Result<FeedPage, StorageError> {
+        let result = self
+            .connection
+            .get()
+            .and_then(|conn| in_read_transaction(conn, |conn| feed::read(conn, query)));
+        self.connection.settle(result)
+    }
+
+    fn feed_head(&mut self) -> Result<u64, StorageError> {
+        let result = self.connection.get().and_then(|conn| feed::head(conn));
         self.connection.settle(result)
     }
 }

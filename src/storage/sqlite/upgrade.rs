@@ -6,6 +6,8 @@
 //! - the first version kept the aggregates with triggers, which would now count every row twice:
 //!   they are dropped;
 //! - `message_totals` gained `deletions`, and the `from` index gained `to_msisdn`;
+//! - `messages` gained `seq`, the feed position: stored rows get theirs in the order they were
+//!   stored, and `message_totals` gained `feed_head`, the last one given;
 //! - when an aggregate table had to be created (`recipient_stats`, `hour_counts`), every
 //!   aggregate is counted again from `messages`, so `/stats` and totals are right from the start.
 //!
@@ -48,6 +50,19 @@ const RECOUNT: &str = "
         sender_count = (SELECT count(*) FROM sender_stats)
     WHERE id = 1;";
 
+/// Gives every stored row a feed position, in the order the rows were stored (rowid order: a
+/// reused rowid is always above every row still there).
+const GIVE_POSITIONS: &str = "
+    ALTER TABLE messages ADD COLUMN seq INTEGER;
+    UPDATE messages SET seq = rowid;";
+
+/// Makes sure the last position recorded is at least the highest one given (after positions
+/// were given to an older database's rows, or its totals were counted again).
+const RECORD_FEED_HEAD: &str = "
+    UPDATE message_totals
+    SET feed_head = max(feed_head, coalesce((SELECT max(seq) FROM messages), 0))
+    WHERE id = 1;";
+
 /// Creates or upgrades the schema; see the module documentation.
 pub fn apply_schema(conn: &mut Connection) -> Result<(), StorageError> {
     let tx = conn
@@ -64,6 +79,15 @@ pub fn apply_schema(conn: &mut Connection) -> Result<(), StorageError> {
         )
         .map_err(from_sqlite)?;
     }
+    if has_table(&tx, "message_totals")? && !has_column(&tx, "message_totals", "feed_head")? {
+        tx.execute_batch(
+            "ALTER TABLE message_totals ADD COLUMN feed_head INTEGER NOT NULL DEFAULT 0",
+        )
+        .map_err(from_sqlite)?;
+    }
+    if has_table(&tx, "messages")? && !has_column(&tx, "messages", "seq")? {
+        tx.execute_batch(GIVE_POSITIONS).map_err(from_sqlite)?;
+    }
     if has_table(&tx, "messages")? && !index_has_column(&tx, "messages_by_from", "to_msisdn")? {
         tx.execute_batch("DROP INDEX IF EXISTS messages_by_from")
             .map_err(from_sqlite)?;
@@ -72,6 +96,7 @@ pub fn apply_schema(conn: &mut Connection) -> Result<(), StorageError> {
     if missing_aggregate {
         tx.execute_batch(RECOUNT).map_err(from_sqlite)?;
     }
+    tx.execute_batch(RECORD_FEED_HEAD).map_err(from_sqlite)?;
     tx.commit().map_err(from_sqlite)
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
-use super::aggregates::CountChanges;
+use super::aggregates::{CountChanges, Positions};
 use super::text_index;
 use super::upkeep::UpkeepState;
 use super::{FileIdentity, Role, TrackedConnection, connect, from_sqlite, with_busy_timeout};
@@ -21,8 +21,8 @@ use crate::storage::{
 };
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
-     (message_id, from_msisdn, to_msisdn, ts, ts_us, text, created_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (message_id) DO NOTHING";
+     (message_id, from_msisdn, to_msisdn, ts, ts_us, text, created_at, seq) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (message_id) DO NOTHING";
 
 /// The oldest messages by `ts`, a bounded number at a time, so each transaction stays short.
 const DELETE_BEFORE: &str = "DELETE FROM messages WHERE rowid IN \
@@ -81,15 +81,17 @@ impl SqliteWriter {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(from_sqlite)?;
         let mut counts = CountChanges::default();
+        let mut positions = Positions::read(&tx)?;
         let outcomes = {
             let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
             batch
                 .iter()
-                .map(|m| insert_one(&mut insert, m, &created_at, &mut counts))
+                .map(|m| insert_one(&mut insert, m, &created_at, &mut counts, &mut positions))
                 .collect::<Result<Vec<_>, _>>()?
         };
         if outcomes.contains(&InsertOutcome::Created) {
             counts.apply(&tx)?;
+            positions.record(&tx)?;
             tx.commit().map_err(from_sqlite)?;
             // A commit only counts if it went into the file the path still names.
             self.connection.check_home()?;
@@ -233,6 +235,7 @@ fn import_chunk(
     while text_index::catch_up(&tx, 10_000)? > 0 {}
     let mut chunk = ImportReport::default();
     let mut counts = CountChanges::default();
+    let mut positions = Positions::read(&tx)?;
     let mut last_inserted = None;
     {
         let mut insert = tx.prepare_cached(INSERT_MESSAGE).map_err(from_sqlite)?;
@@ -246,7 +249,13 @@ fn import_chunk(
                 });
             };
             let received_at = row.received_at.as_deref().unwrap_or(received_at);
-            match insert_one(&mut insert, &row.message, received_at, &mut counts)? {
+            match insert_one(
+                &mut insert,
+                &row.message,
+                received_at,
+                &mut counts,
+                &mut positions,
+            )? {
                 InsertOutcome::Created => {
                     chunk.inserted += 1;
                     let rowid = tx.last_insert_rowid();
@@ -269,16 +278,19 @@ fn import_chunk(
         text_index::set_indexed_through(&tx, rowid)?;
     }
     counts.apply(&tx)?;
+    positions.record(&tx)?;
     tx.commit().map_err(from_sqlite)?;
     Ok(chunk)
 }
 
-/// Inserts one message unless its `message_id` is already stored, noting it in `counts`.
+/// Inserts one message at the next feed position unless its `message_id` is already stored,
+/// noting it in `counts`.
 fn insert_one(
     insert: &mut rusqlite::CachedStatement<'_>,
     m: &NewMessage,
     created_at: &str,
     counts: &mut CountChanges,
+    positions: &mut Positions,
 ) -> Result<InsertOutcome, StorageError> {
     let changed = insert
         .execute(params![
@@ -288,11 +300,13 @@ fn insert_one(
             m.ts.as_str(),
             m.ts.micros(),
             m.text,
-            created_at
+            created_at,
+            positions.next()
         ])
         .map_err(from_sqlite)?;
     if changed == 1 {
         counts.add(&m.from, &m.to, m.ts.micros(), 1);
+        positions.take();
         Ok(InsertOutcome::Created)
     } else {
         Ok(InsertOutcome::Duplicate)
