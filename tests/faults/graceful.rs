@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::store::{Store, TestDatabase, store_tests};
 use crate::support::{
     Ending, Load, LoadPlan, assert_all_acknowledged_stored_once, body, client, connect,
-    raw_signed_post, start, stored, wait_for_ending,
+    raw_signed_post, start, stored, wait_for_created, wait_for_ending,
 };
 
 store_tests! {
@@ -81,7 +81,9 @@ async fn sigint_under_load_with_a_stalled_client_exits_zero_within_the_shutdown_
     let request = raw_signed_post(&body("never-finished", 2_000));
     let mut stalled = connect(service.port);
     stalled.write_all(&request[..request.len() / 2]).unwrap();
-    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    wait_for_created(&client(), &service, 30.0, Duration::from_secs(20))
+        .await
+        .expect("the load runs");
 
     service.signal("INT");
     let signalled = Instant::now();

@@ -189,6 +189,34 @@ pub async fn wait_for_readiness(
     ))
 }
 
+/// Waits up to `limit` until the service has stored at least `count` messages in this run
+/// (`webhook_requests_total{result="created"}`), so a test acts on a load that has really begun
+/// however busy the machine is.
+pub async fn wait_for_created(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    count: f64,
+    limit: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = None;
+    while Instant::now() < deadline {
+        if let Ok(response) = client.get(service.url("/metrics")).send().await
+            && let Ok(text) = response.text().await
+        {
+            seen =
+                crate::helpers::metric_value(&text, "webhook_requests_total{result=\"created\"}");
+            if seen.is_some_and(|created| created >= count) {
+                return Ok(());
+            }
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!(
+        "{count} messages were not stored within {limit:?}; saw {seen:?}"
+    ))
+}
+
 /// Polls `/health/ready` until it answers 503 with `detail`, for at most `limit`.
 pub async fn wait_for_not_ready(
     client: &reqwest::Client,
