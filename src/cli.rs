@@ -55,6 +55,20 @@ enum Command {
         #[arg(long, value_name = "N")]
         commit_every: Option<usize>,
     },
+    /// Print the feed as NDJSON, one message per line with its position (seq), from a position
+    /// on (reads DATABASE_URL, or the service at --url)
+    Tail {
+        /// Print the messages after this position (0: from the beginning)
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Keep printing messages as they are committed
+        #[arg(long)]
+        follow: bool,
+        /// Read the /messages/feed of this running service (http://host:port) instead of the
+        /// database; API_TOKEN is sent when set
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
     /// Print the X-Signature of the body read from standard input (reads WEBHOOK_SECRET)
     Sign {
         /// Sign `{timestamp}.{body}`, for X_SIGNATURE_TIMESTAMP senders; `now` for the current
@@ -117,6 +131,13 @@ pub fn run() -> ExitCode {
                 (None, None) => unreachable!("clap requires a file or --from-sqlite"),
             };
             commands::import::run(source, skip_invalid, commit_every)
+        }
+        Command::Tail { after, follow, url } => {
+            let source = match url {
+                Some(url) => commands::tail::Source::Service(url),
+                None => commands::tail::Source::Database,
+            };
+            commands::tail::run(source, after, follow)
         }
         Command::Sign { timestamp } => commands::sign::run(timestamp),
     }

@@ -7,6 +7,7 @@ pub mod import;
 mod progress;
 pub mod serve;
 pub mod sign;
+pub mod tail;
 
 /// Prints a command's failure as one line on standard error.
 fn fail(error: impl std::fmt::Display) -> std::process::ExitCode {

@@ -45,15 +45,16 @@ const BEGIN_IMPORT: &str = "BEGIN; SET LOCAL statement_timeout = 0";
 const IMPORT_STAGE_ROWS: usize = 50_000;
 
 /// Stores rows, given by `input` (a query yielding `message_id, from_msisdn, to_msisdn, ts,
-/// ts_us, text, text_folded, created_at`, one row per `message_id`), at the positions after
-/// `$1`, and keeps the aggregates; returns the ids it stored. Rows already stored are skipped
+/// ts_us, text, text_folded, created_at, ord`, one row per `message_id`, `ord` their order of
+/// arrival), at the positions after `$1` in that order, and keeps the aggregates; returns the
+/// ids it stored. Rows already stored are skipped
 /// before positions are handed out (no writer can store one meanwhile: they take turns), so
 /// positions have no gaps; `ON CONFLICT` stays as the guarantee.
 fn store_rows_sql(input: &str) -> String {
     format!(
         "WITH input AS ({input}),
         numbered AS (
-            SELECT input.*, $1::int8 + row_number() OVER (ORDER BY message_id) AS seq
+            SELECT input.*, $1::int8 + row_number() OVER (ORDER BY ord) AS seq
             FROM input
             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = input.message_id)),
         inserted AS (
@@ -92,14 +93,15 @@ fn store_rows_sql(input: &str) -> String {
 }
 
 /// The rows of a batch, passed as arrays.
-const BATCH_INPUT: &str = "SELECT t.*, $9::text AS created_at
+const BATCH_INPUT: &str = "SELECT message_id, from_msisdn, to_msisdn, ts, ts_us, text,
+        text_folded, $9::text AS created_at, ord
     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[],
-                $8::text[])
-        AS t(message_id, from_msisdn, to_msisdn, ts, ts_us, text, text_folded)";
+                $8::text[]) WITH ORDINALITY
+        AS t(message_id, from_msisdn, to_msisdn, ts, ts_us, text, text_folded, ord)";
 
 /// The rows of an import, copied into `import_rows` first; the first of repeated ids wins.
 const IMPORT_INPUT: &str = "SELECT DISTINCT ON (message_id)
-        message_id, from_msisdn, to_msisdn, ts, ts_us, text, text_folded, created_at
+        message_id, from_msisdn, to_msisdn, ts, ts_us, text, text_folded, created_at, line AS ord
     FROM import_rows ORDER BY message_id, line";
 
 const CREATE_IMPORT_ROWS: &str = "CREATE TEMPORARY TABLE import_rows (
