@@ -8,6 +8,7 @@
 //! Senders often write `?from=+14155550100` unencoded, and form decoding turns that `+` into a
 //! space; a leading space in `from` or `to` is therefore read as `+`.
 
+use super::message::MAX_TEXT_CHARS;
 use super::msisdn::{MSISDN_PATTERN, is_e164};
 use super::position::{InvalidCursor, Position};
 use super::timestamp::Timestamp;
@@ -143,9 +144,26 @@ impl<'a> RawQuery<'a> {
             to: self.to.and_then(|v| msisdn_param(v, "to", errors)),
             since: self.since.and_then(|v| timestamp_param(v, "since", errors)),
             until: self.until.and_then(|v| timestamp_param(v, "until", errors)),
-            q: self.q.filter(|q| !q.is_empty()).map(str::to_owned),
+            q: self.q.and_then(|v| search_param(v, errors)),
         }
     }
+}
+
+/// `q`, when it is not empty and could match: no `text` is longer than [`MAX_TEXT_CHARS`]
+/// characters, so a longer `q` is refused rather than searched for in vain.
+fn search_param(value: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    if value.chars().count() > MAX_TEXT_CHARS {
+        errors.push(FieldError::new(
+            Location::query("q"),
+            "string_too_long",
+            format!("String should have at most {MAX_TEXT_CHARS} characters"),
+        ));
+        return None;
+    }
+    Some(value.to_owned())
 }
 
 fn bounded_int(
@@ -290,6 +308,12 @@ mod tests {
     }
 
     #[test]
+    fn a_search_as_long_as_the_longest_text_is_accepted() {
+        let longest = "é".repeat(MAX_TEXT_CHARS);
+        assert_eq!(parse(&[("q", &longest)]).unwrap().filter.q, Some(longest));
+    }
+
+    #[test]
     fn lists_every_bad_parameter() {
         let bad = [
             ("limit", "0", "greater_than_equal"),
@@ -303,6 +327,7 @@ mod tests {
             ("to", "+1 415", "string_pattern_mismatch"),
             ("since", "2025-01-15", "datetime_parsing"),
             ("until", "tomorrow", "datetime_parsing"),
+            ("q", &"é".repeat(MAX_TEXT_CHARS + 1), "string_too_long"),
         ];
         for (name, value, kind) in bad {
             let errors = parse(&[(name, value)]).unwrap_err();

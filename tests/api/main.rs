@@ -7,6 +7,7 @@ mod container;
 mod data;
 mod helpers;
 
+mod hardening;
 mod health;
 mod logging;
 mod messages;
