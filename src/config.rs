@@ -105,6 +105,9 @@ settings! {
         "how often readiness re-checks that the database takes writes";
     client_timeout_secs: u64 = Text("10"),
         "time allowed for a request's headers, and then for its body (`408` after)";
+    read_timeout_ms: u64 = Text("5000"),
+        "the longest a read may run inside the database; past it the work is stopped and the \
+        client answered `503` + `Retry-After`";
     webhook_secret_previous: Option<Secret> = Unset,
         "during a secret rotation, the old secret, still accepted";
     standard_webhook_secret: Option<Secret> = Unset,
@@ -178,6 +181,7 @@ impl Config {
                 self.health_probe_interval_ms as usize,
             ),
             ("CLIENT_TIMEOUT_SECS", self.client_timeout_secs as usize),
+            ("READ_TIMEOUT_MS", self.read_timeout_ms as usize),
             (
                 "RETENTION_DAYS",
                 self.retention_days.map_or(1, |d| d as usize),
@@ -238,9 +242,14 @@ impl Config {
         Duration::from_millis(self.health_probe_interval_ms)
     }
 
+    /// The longest a read may run inside the database.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms)
+    }
+
     /// How the service opens and works its store.
     pub fn store_settings(&self) -> StoreSettings {
-        StoreSettings::new(Opening::CreateIfMissing)
+        StoreSettings::new(Opening::CreateIfMissing).reading_within(self.read_timeout())
     }
 
     /// How long messages are kept and how often the sweep runs, when retention is on.
@@ -339,6 +348,7 @@ impl ServiceAddress {
 #[derive(Debug, Deserialize)]
 pub struct DatabaseLocation {
     pub database_url: DatabaseUrl,
+    pub read_timeout_ms: u64,
 }
 
 impl DatabaseLocation {
@@ -348,7 +358,7 @@ impl DatabaseLocation {
 
     /// How a command opens the store.
     pub fn store_settings(&self, opening: Opening) -> StoreSettings {
-        StoreSettings::new(opening)
+        StoreSettings::new(opening).reading_within(Duration::from_millis(self.read_timeout_ms))
     }
 }
 
@@ -676,6 +686,13 @@ mod tests {
             readme.contains(&table),
             "README's configuration table has other rows or another order; it should read:\n{table}"
         );
+    }
+
+    #[test]
+    fn the_read_timeout_defaults_to_the_stores_default() {
+        let settings = config(&[("WEBHOOK_SECRET", "s")]).unwrap().store_settings();
+        assert_eq!(settings.read_timeout, crate::storage::DEFAULT_READ_TIMEOUT);
+        assert!(config(&[("WEBHOOK_SECRET", "s"), ("READ_TIMEOUT_MS", "0")]).is_err());
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub enum ReadFailures {
         example = json!({"detail": "missing or invalid bearer token"})
     )]
     Unauthorized(ErrorBody),
-    /// The database is unavailable
+    /// The database is unavailable, or the read ran past `READ_TIMEOUT_MS` and was stopped
     #[response(
         status = 503,
         headers(("Retry-After" = String, description = "Seconds to wait: `1`"))

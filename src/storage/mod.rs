@@ -29,17 +29,35 @@ pub enum Opening {
     MustExist,
 }
 
+/// How long a read may run inside the database when the configuration says nothing
+/// (`READ_TIMEOUT_MS`'s default).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How a store is opened and how it works, from the configuration; every store reads what
 /// applies to it.
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
     pub opening: Opening,
+    /// The longest a read may run inside the database: past it the store stops the work
+    /// itself (not just the wait for it) and the read fails as [`StorageErrorKind::TimedOut`].
+    pub read_timeout: Duration,
 }
 
 impl StoreSettings {
     /// The settings a command uses when the configuration says nothing more.
     pub fn new(opening: Opening) -> Self {
-        Self { opening }
+        Self {
+            opening,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+        }
+    }
+
+    /// The same settings, with reads stopped after `timeout`.
+    pub fn reading_within(self, timeout: Duration) -> Self {
+        Self {
+            read_timeout: timeout,
+            ..self
+        }
     }
 }
 
@@ -56,7 +74,11 @@ pub fn open(
                 Opening::CreateIfMissing => SqliteStorage::initialize(path)?,
                 Opening::MustExist => SqliteStorage::open_existing(path)?,
             };
-            Ok(Box::new(storage.reporting_to(metrics)))
+            Ok(Box::new(
+                storage
+                    .reporting_to(metrics)
+                    .reading_within(settings.read_timeout),
+            ))
         }
     }
 }

@@ -1,7 +1,39 @@
 //! What a security review found, each closed: searches that are always answered correctly and
 //! cost a bounded time, reads with a deadline, and responses holding messages kept out of caches.
 
-use crate::helpers::{message, spawn_app, validation_errors};
+use webhook_processor::domain::NewMessage;
+use webhook_processor::metrics::Metrics;
+use webhook_processor::storage::{self, DatabaseUrl, Opening, StoreSettings};
+
+use crate::helpers::{message, spawn_app, spawn_app_at, validation_errors};
+
+/// Stores `count` messages straight into `dir/data/app.db`, as a bulk load would.
+fn preload(dir: &std::path::Path, count: usize) {
+    let url = format!("sqlite:///{}", dir.join("data/app.db").display());
+    let settings = StoreSettings::new(Opening::CreateIfMissing);
+    let storage = storage::open(
+        &DatabaseUrl::parse(&url).unwrap(),
+        &settings,
+        &Metrics::new(),
+    );
+    let mut writer = storage.unwrap().writer();
+    let all: Vec<NewMessage> = (0..count)
+        .map(|i| {
+            let text = format!("message number {i} about nothing in particular");
+            let body = message(
+                &format!("m{i}"),
+                "+1",
+                "+2",
+                "2025-01-15T10:00:00Z",
+                Some(&text),
+            );
+            NewMessage::from_json(body.to_string().as_bytes()).unwrap()
+        })
+        .collect();
+    for batch in all.chunks(1000) {
+        writer.insert_batch(batch).unwrap();
+    }
+}
 
 #[actix_web::test]
 async fn a_search_holding_a_nul_finds_the_text_holding_it_and_is_never_a_5xx() {
@@ -54,4 +86,26 @@ async fn a_search_longer_than_any_text_is_a_422_and_one_as_long_is_searched() {
             "{path}"
         );
     }
+}
+
+#[actix_web::test]
+async fn a_read_past_the_read_timeout_is_stopped_and_answered_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    preload(dir.path(), 20_000);
+    let app = spawn_app_at(dir, &[("READ_TIMEOUT_MS", "1")]).await;
+
+    // Two characters can only be walked: every row is looked at, far longer than 1 ms.
+    let response = app.get("/messages?q=zz").await;
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("longer than allowed"),
+        "{body}"
+    );
+    let (status, _) = app.get_json("/stats").await;
+    assert_eq!(status, 200, "a read within the deadline is answered");
 }

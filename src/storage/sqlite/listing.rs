@@ -9,15 +9,16 @@
 //!   rows `TextSearch` matches.
 //! - How a page was found ([`Found`]) tells how its `total` is best counted (`totals`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use super::clause::{Clause, TimeRange};
+use super::deadline::Deadline;
 use super::{from_sqlite, hours, text_index};
 use crate::domain::{Message, MessageFilter, MessageSlice, Position, TextSearch};
-use crate::storage::{StorageError, StorageErrorKind};
+use crate::storage::StorageError;
 
 /// The thresholds that choose between plans.
 #[derive(Clone, Copy, Debug)]
@@ -47,7 +48,7 @@ pub enum Found {
 }
 
 /// Up to `limit` rows matching `filter` in listing order, after `after` and then `offset` rows,
-/// and the position of the last one when more follow.
+/// and the position of the last one when more follow. Runs inside `deadline`'s enforcement.
 pub fn select(
     conn: &mut Connection,
     filter: &MessageFilter,
@@ -55,6 +56,7 @@ pub fn select(
     limit: usize,
     offset: u64,
     tuning: Tuning,
+    deadline: Deadline,
 ) -> Result<(MessageSlice, Found), StorageError> {
     let walked = |page| Ok((page, Found::Walking));
     let Some(q) = &filter.q else {
@@ -74,7 +76,7 @@ pub fn select(
     if expression.is_none() {
         return walked(read_page(conn, &walk, true, limit, offset)?);
     }
-    if let Some(page) = within(conn, tuning.walk_budget, |conn| {
+    if let Some(page) = deadline.within(conn, tuning.walk_budget, |conn| {
         read_page(conn, &walk, true, limit, offset)
     })? {
         return walked(page);
@@ -137,25 +139,6 @@ fn read_page(
         messages: rows.into_iter().map(|(message, _)| message).collect(),
         next,
     })
-}
-
-/// Runs `read` with a time budget: `None` when it ran out (the read was interrupted).
-pub fn within<T>(
-    conn: &mut Connection,
-    budget: Duration,
-    read: impl FnOnce(&Connection) -> Result<T, StorageError>,
-) -> Result<Option<T>, StorageError> {
-    let deadline = Instant::now() + budget;
-    conn.progress_handler(1_000, Some(move || Instant::now() >= deadline))
-        .map_err(from_sqlite)?;
-    let result = read(conn);
-    conn.progress_handler(0, None::<fn() -> bool>)
-        .map_err(from_sqlite)?;
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if error.kind == StorageErrorKind::TimedOut => Ok(None),
-        Err(error) => Err(error),
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod aggregates;
 mod checkpoint;
 mod clause;
+mod deadline;
 #[cfg(test)]
 mod fixture;
 mod hours;
@@ -31,7 +32,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 pub use reader::SqliteReader;
 pub use writer::SqliteWriter;
 
-use super::{MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind, Upkeep};
+use super::{
+    DEFAULT_READ_TIMEOUT, MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind,
+    Upkeep,
+};
 use crate::metrics::Metrics;
 
 /// The whole schema, applied at every start; each statement is idempotent.
@@ -56,6 +60,8 @@ pub struct SqliteStorage {
     wal_bytes: Arc<std::sync::atomic::AtomicU64>,
     /// Where the text index reports its progress.
     metrics: Metrics,
+    /// The longest a read may run.
+    read_timeout: Duration,
 }
 
 impl SqliteStorage {
@@ -86,12 +92,19 @@ impl SqliteStorage {
             totals: Arc::default(),
             wal_bytes: Arc::default(),
             metrics: Metrics::new(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
         })
     }
 
     /// The same store, reporting the text index's progress to `metrics`.
     pub fn reporting_to(mut self, metrics: &Metrics) -> Self {
         self.metrics = metrics.clone();
+        self
+    }
+
+    /// The same store, its reads interrupted once they run for `timeout`.
+    pub fn reading_within(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
         self
     }
 
@@ -130,6 +143,7 @@ impl Storage for SqliteStorage {
             self.home,
             listing::Tuning::default(),
             Arc::clone(&self.totals),
+            self.read_timeout,
         ))
     }
 

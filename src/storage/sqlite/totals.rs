@@ -10,18 +10,21 @@
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::clause::{Clause, TimeRange};
-use super::listing::{Found, Tuning, within};
+use super::deadline::Deadline;
+use super::listing::{Found, Tuning};
 use super::total_cache::{RememberedTotal, SearchKey, TotalCache};
 use super::{from_sqlite, hours, text_index};
 use crate::domain::{MessageFilter, TextSearch};
 use crate::storage::StorageError;
 
-/// How many rows match `filter`; `found` is how its page was found.
+/// How many rows match `filter`; `found` is how its page was found. Runs inside `deadline`'s
+/// enforcement.
 pub fn count(
     conn: &mut Connection,
     filter: &MessageFilter,
     found: Found,
     tuning: Tuning,
+    deadline: Deadline,
     cache: &TotalCache,
 ) -> Result<u64, StorageError> {
     let MessageFilter { from, to, q, .. } = filter;
@@ -52,7 +55,7 @@ pub fn count(
         ),
         (None, None, true, None) => hours::count(conn, range),
         (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
-        (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, cache),
+        (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, deadline, cache),
     }
 }
 
@@ -64,6 +67,7 @@ fn count_search(
     q: &str,
     found: Found,
     tuning: Tuning,
+    deadline: Deadline,
     cache: &TotalCache,
 ) -> Result<u64, StorageError> {
     let needle = TextSearch::new(q).needle().to_owned();
@@ -84,7 +88,7 @@ fn count_search(
             let since = Clause::stored_after(filter, known.through_rowid, &needle);
             known.total + count_rows(conn, &since, false)?
         }
-        None => count_afresh(conn, filter, &needle, found, tuning)?,
+        None => count_afresh(conn, filter, &needle, found, tuning, deadline)?,
     };
     cache.put(
         key,
@@ -104,6 +108,7 @@ fn count_afresh(
     needle: &str,
     found: Found,
     tuning: Tuning,
+    deadline: Deadline,
 ) -> Result<u64, StorageError> {
     // Counting through the text index is fast unless the word is common, and then nothing is.
     // A rare word (its page came through the index) is counted there whatever it takes (a cold
@@ -117,7 +122,7 @@ fn count_afresh(
     let candidates = Clause::candidates(filter, None, expression, indexed_through, needle);
     let counted = match found {
         Found::ThroughTextIndex => Some(count_rows(conn, &candidates, false)?),
-        Found::Walking => within(conn, tuning.walk_budget, |conn| {
+        Found::Walking => deadline.within(conn, tuning.walk_budget, |conn| {
             count_rows(conn, &candidates, false)
         })?,
     };
