@@ -73,6 +73,7 @@ impl Application {
         let health = Data::new(actors.health.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http::methods::answer_head_as_get))
                 .wrap(TracingLogger::<request_log::AccessLog>::new())
                 .wrap(from_fn(http::metrics::record_request))
                 .wrap(from_fn(request_log::assign_request_id))

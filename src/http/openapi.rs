@@ -70,7 +70,8 @@ pub struct Document {
     pub api: utoipa::openapi::OpenApi,
     /// `api` as served.
     pub json: Vec<u8>,
-    /// Each path and the methods it answers, as an `Allow` header value (`GET, HEAD`...).
+    /// Each path and the methods it answers, as an `Allow` header value (`GET, HEAD, OPTIONS`
+    /// for a documented `GET`).
     pub allowed_methods: Vec<(String, String)>,
 }
 
@@ -87,7 +88,7 @@ static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
         .iter()
         .map(|(path, item)| {
             let methods: Vec<&str> = operations(item).map(|(method, _)| method).collect();
-            (path.clone(), methods.join(", "))
+            (path.clone(), super::methods::allow(&methods))
         })
         .collect();
     let json = serde_json::to_vec_pretty(&api).expect("the OpenAPI document serializes");

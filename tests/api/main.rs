@@ -9,6 +9,7 @@ mod helpers;
 
 mod hardening;
 mod health;
+mod http_semantics;
 mod logging;
 mod messages;
 mod metrics;
