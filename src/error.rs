@@ -45,6 +45,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body could not be read")]
     BadRequest,
+    #[error(
+        "Content-Encoding is not supported: send the body unencoded (identity), as it was signed"
+    )]
+    UnsupportedEncoding,
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("not found")]
@@ -66,6 +70,7 @@ impl ResponseError for ApiError {
         match self {
             Self::InvalidSignature | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

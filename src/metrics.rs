@@ -10,7 +10,7 @@ use prometheus::{
 };
 
 /// Every value of `webhook_requests_total{result}`.
-pub const WEBHOOK_RESULTS: [&str; 9] = [
+pub const WEBHOOK_RESULTS: [&str; 10] = [
     "created",
     "duplicate",
     "invalid_signature",
@@ -18,6 +18,7 @@ pub const WEBHOOK_RESULTS: [&str; 9] = [
     "payload_too_large",
     "timeout",
     "bad_request",
+    "unsupported_encoding",
     "overloaded",
     "unavailable",
 ];

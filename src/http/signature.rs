@@ -4,14 +4,16 @@
 //! the body is read. The body is read once, within `CLIENT_TIMEOUT_SECS` and never past the size
 //! limit (a `Content-Length` over it is refused before reading). Its HMAC is compared in
 //! constant time before anything parses it. Every failure is the same `401 invalid signature`
-//! to the sender; the log line says which check failed.
+//! to the sender; the log line says which check failed. A body sent with a `Content-Encoding`
+//! other than `identity` is refused (`415`) before anything else: it is never decompressed,
+//! and its encoded bytes are not the contract's JSON.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, HeaderMap};
 use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
@@ -203,6 +205,15 @@ impl WebhookVerifier {
     }
 }
 
+/// Whether the body arrives as it is: no `Content-Encoding`, or `identity`.
+fn unencoded(headers: &HeaderMap) -> bool {
+    headers.get_all(CONTENT_ENCODING).all(|value| {
+        value
+            .to_str()
+            .is_ok_and(|value| value.trim().eq_ignore_ascii_case("identity"))
+    })
+}
+
 fn rejected(problem: &'static str) -> ApiError {
     tracing::error!(problem, "invalid signature: {problem}");
     ApiError::InvalidSignature
@@ -244,6 +255,7 @@ impl FromRequest for VerifiedBody {
             .app_data::<Data<Metrics>>()
             .expect("the Metrics are registered with the app")
             .clone();
+        let unencoded = unencoded(req.headers());
         let claim = verifier.claim(req.headers(), now_secs());
         let declared_length = req
             .headers()
@@ -252,6 +264,9 @@ impl FromRequest for VerifiedBody {
             .and_then(|v| v.parse::<usize>().ok());
         let payload = payload.take();
         Box::pin(async move {
+            if !unencoded {
+                return Err(ApiError::UnsupportedEncoding);
+            }
             let claim = claim.map_err(rejected)?;
             let reading = read_body(payload, declared_length, verifier.max_body_bytes);
             let body = tokio::time::timeout(verifier.body_timeout, reading)

@@ -1,9 +1,10 @@
-//! HTTP as its own tools expect it: `HEAD` answers as `GET` without a body, and `OPTIONS`
-//! names the allowed methods.
+//! HTTP as its own tools expect it: `HEAD` answers as `GET` without a body, `OPTIONS` names
+//! the allowed methods, and a body sent with a `Content-Encoding` is refused, not misread.
 
 use reqwest::Method;
+use serde_json::Value;
 
-use crate::helpers::{message, spawn_app};
+use crate::helpers::{message, sign, spawn_app};
 
 /// Every `GET` route, with a URL that reaches it.
 const GET_ROUTES: [&str; 9] = [
@@ -75,4 +76,49 @@ async fn options_answers_204_with_allow_and_no_cors() {
         .await
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
+}
+
+#[actix_web::test]
+async fn a_webhook_body_with_a_content_encoding_is_refused_with_415_and_not_stored() {
+    let app = spawn_app().await;
+    let body =
+        serde_json::to_vec(&message("enc", "+1", "+2", "2025-01-15T10:00:00Z", None)).unwrap();
+    for encoding in ["gzip", "br", "deflate", "identity, gzip", "x-unknown"] {
+        let response = app
+            .client
+            .post(app.url("/webhook"))
+            .header("X-Signature", sign(&body))
+            .header("Content-Encoding", encoding)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 415, "{encoding}");
+        let detail: Value = response.json().await.unwrap();
+        assert!(detail["detail"].is_string(), "{encoding}: {detail}");
+    }
+    assert_eq!(
+        app.stored_count().await,
+        0,
+        "nothing labelled as encoded is stored"
+    );
+    let identity = app
+        .client
+        .post(app.url("/webhook"))
+        .header("X-Signature", sign(&body))
+        .header("Content-Encoding", "Identity")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        identity.status().as_u16(),
+        200,
+        "identity is the body as it is"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("webhook_requests_total{result=\"unsupported_encoding\"} 5"),
+        "{metrics}"
+    );
 }
