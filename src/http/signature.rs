@@ -32,7 +32,8 @@ pub const SIGNATURE_TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 
 /// The signature headers of `POST /webhook`, as the OpenAPI document lists them. A request
 /// carries `X-Signature` (and `X-Signature-Timestamp` when replay protection is on) or, when
-/// `STANDARD_WEBHOOK_SECRET` is set, the three Standard Webhooks headers. A test checks these
+/// `STANDARD_WEBHOOK_SECRET` is set, the three Standard Webhooks headers (named `webhook-*` or
+/// `svix-*`). A test checks these
 /// names against the ones the verifier reads.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
@@ -78,6 +79,25 @@ pub struct SignatureHeaders {
     /// {webhook-id}.{webhook-timestamp}.{body}>` entries; any one may match.
     #[param(rename = "webhook-signature", nullable = false)]
     webhook_signature: Option<String>,
+    /// `webhook-id` as Svix-built senders name it; the same rules apply.
+    #[param(
+        rename = "svix-id",
+        nullable = false,
+        example = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    )]
+    svix_id: Option<String>,
+    /// `webhook-timestamp` as Svix-built senders name it; the same rules apply.
+    #[param(
+        rename = "svix-timestamp",
+        nullable = false,
+        pattern = "^[0-9]+$",
+        example = "1736935200"
+    )]
+    svix_timestamp: Option<String>,
+    /// `webhook-signature` as Svix-built senders name it, over
+    /// `{svix-id}.{svix-timestamp}.{body}`; the same rules apply.
+    #[param(rename = "svix-signature", nullable = false)]
+    svix_signature: Option<String>,
 }
 
 /// Which signature scheme a request used, as the metrics label it.
@@ -147,14 +167,17 @@ impl WebhookVerifier {
                 .get(name)
                 .map(|v| v.to_str().map_err(|_| "malformed"))
         };
+        let family = standard::HEADER_FAMILIES
+            .iter()
+            .find(|names| headers.contains_key(names.signature));
         if self.standard.is_some()
-            && let Some(signatures) = header(standard::SIGNATURE_HEADER)
+            && let Some(names) = family
+            && let Some(signatures) = header(names.signature)
         {
-            let id = header(standard::ID_HEADER).ok_or("missing webhook-id")??;
-            let timestamp =
-                header(standard::TIMESTAMP_HEADER).ok_or("missing webhook-timestamp")??;
+            let id = header(names.id).ok_or("missing id")??;
+            let timestamp = header(names.timestamp).ok_or("missing timestamp")??;
             if id.is_empty() {
-                return Err("missing webhook-id");
+                return Err("missing id");
             }
             if !timestamp_is_fresh(timestamp, now, self.tolerance_secs) {
                 return Err("timestamp outside the tolerance");

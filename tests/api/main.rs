@@ -17,5 +17,6 @@ mod openapi;
 mod process;
 mod routing;
 mod security;
+mod standard_webhooks;
 mod stats;
 mod webhook;
