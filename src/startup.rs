@@ -61,10 +61,8 @@ impl Application {
             config.api_token.as_ref().map(|t| t.expose()),
             config.metrics_require_token,
         ));
-        if config.api_token.is_none() {
-            tracing::warn!(
-                "API_TOKEN is not set: /messages and /stats are open to anyone who can reach them"
-            );
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
         }
         let cursors = Data::new(CursorCodec::new(config.webhook_secret.expose()));
         let metrics = Data::new(metrics);

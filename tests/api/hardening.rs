@@ -5,6 +5,7 @@ use webhook_processor::domain::NewMessage;
 use webhook_processor::metrics::Metrics;
 use webhook_processor::storage::{self, DatabaseUrl, Opening, StoreSettings};
 
+use crate::binary::{RunningBinary, command};
 use crate::helpers::{message, spawn_app, spawn_app_at, validation_errors};
 
 /// Stores `count` messages straight into `dir/data/app.db`, as a bulk load would.
@@ -108,4 +109,52 @@ async fn a_read_past_the_read_timeout_is_stopped_and_answered_503_with_retry_aft
     );
     let (status, _) = app.get_json("/stats").await;
     assert_eq!(status, 200, "a read within the deadline is answered");
+}
+
+#[actix_web::test]
+async fn a_malformed_env_line_is_named_by_its_number_and_its_secret_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-value-never-to-print";
+    let env = format!("PORT=0\nWEBHOOK_SECRET=\"{secret}\nLOG_LEVEL=INFO\n");
+    std::fs::write(dir.path().join(".env"), env).unwrap();
+    let output = command(dir.path(), &[]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains(".env: line 2"), "{stderr}");
+    assert!(!stderr.contains(secret), "the secret was echoed: {stderr}");
+}
+
+#[actix_web::test]
+async fn the_documented_placeholder_secret_stops_startup_and_a_short_one_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let placeholder = "REPLACE-ME-with-a-long-random-secret";
+    let output = command(dir.path(), &[("WEBHOOK_SECRET", placeholder)])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the placeholder is refused");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("WEBHOOK_SECRET is the placeholder"),
+        "{stderr}"
+    );
+
+    let service = RunningBinary::start(dir.path(), "short", &[]);
+    let warnings: Vec<String> = service
+        .log_events()
+        .iter()
+        .filter(|event| event["level"] == "WARN")
+        .filter_map(|event| event["message"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("WEBHOOK_SECRET is shorter than 32 bytes")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("/messages, /messages/export and /stats are open")),
+        "the warning names every open read: {warnings:?}"
+    );
 }
