@@ -459,7 +459,10 @@ def check_compose() -> str:
     api = services["api"]
     require("profiles" not in api, "api must start without a profile")
     require(api.get("build") in (".", {"context": "."}), "api must build from the repository root")
-    require("8000:8000" in api["ports"], "api must publish 8000:8000")
+    require(
+        api["ports"] == ["${API_BIND_ADDRESS:-127.0.0.1}:8000:8000"],
+        "api must publish 8000 on 127.0.0.1 unless API_BIND_ADDRESS says otherwise",
+    )
     require("./data:/data" in api["volumes"], "api must mount ./data at /data")
     require(api.get("env_file") in (".env", [".env"]), "api must read env_file .env")
     require(api["healthcheck"]["test"] == ["CMD", "webhook-processor", "healthcheck"], "api healthcheck")

@@ -171,7 +171,10 @@ impl Config {
         }
         for (name, secret) in [
             ("WEBHOOK_SECRET", Some(&self.webhook_secret)),
-            ("WEBHOOK_SECRET_PREVIOUS", self.webhook_secret_previous.as_ref()),
+            (
+                "WEBHOOK_SECRET_PREVIOUS",
+                self.webhook_secret_previous.as_ref(),
+            ),
             ("API_TOKEN", self.api_token.as_ref()),
         ] {
             if secret.is_some_and(Secret::is_placeholder) {
@@ -217,7 +220,10 @@ impl Config {
         let mut warnings = Vec::new();
         for (name, secret) in [
             ("WEBHOOK_SECRET", Some(&self.webhook_secret)),
-            ("WEBHOOK_SECRET_PREVIOUS", self.webhook_secret_previous.as_ref()),
+            (
+                "WEBHOOK_SECRET_PREVIOUS",
+                self.webhook_secret_previous.as_ref(),
+            ),
             ("API_TOKEN", self.api_token.as_ref()),
         ] {
             if secret.is_some_and(|s| s.0.len() < STRONG_SECRET_BYTES) {
@@ -774,8 +780,14 @@ mod tests {
                 vars.push(("WEBHOOK_SECRET", "a-real-secret"));
             }
             let error = config(&vars).unwrap_err().to_string();
-            assert!(error.starts_with(&format!("{name} is the placeholder")), "{error}");
-            assert!(!error.contains(placeholder), "the value is not echoed: {error}");
+            assert!(
+                error.starts_with(&format!("{name} is the placeholder")),
+                "{error}"
+            );
+            assert!(
+                !error.contains(placeholder),
+                "the value is not echoed: {error}"
+            );
         }
     }
 
@@ -796,7 +808,10 @@ mod tests {
         let content = "PORT=8000\nWEBHOOK_SECRET=\"hunter2\nLOG_LEVEL=INFO\n";
         let line = "WEBHOOK_SECRET=\"hunter2\nLOG_LEVEL=INFO\n";
         let error = unparsable_line(content, line);
-        assert_eq!(error, ".env: line 2 cannot be parsed (its content is not shown)");
+        assert_eq!(
+            error,
+            ".env: line 2 cannot be parsed (its content is not shown)"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! `GET /messages` and `GET /stats`: read-only views answered by the reader pool.
+//! `GET /messages`, `GET /messages/export` and `GET /stats`: read-only views answered by the
+//! reader pool. Their answers hold messages, so they carry `Cache-Control: no-store`.
 
+use actix_web::http::header::CACHE_CONTROL;
 use actix_web::web::Bytes;
 use actix_web::web::{Data, Json, Query};
-use actix_web::{HttpRequest, HttpResponse, get};
+use actix_web::{CustomizeResponder, HttpRequest, HttpResponse, Responder, get};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
@@ -111,7 +113,8 @@ const EXPORT_SLICE: usize = 1000;
     params(PageParams, FilterParams),
     security(("api_token" = [])),
     responses(
-        (status = 200, description = "One page", body = MessagesPage),
+        (status = 200, description = "One page", body = MessagesPage,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 422, description = "A parameter is malformed or out of range; `loc` is \
             `[\"query\", name]`", body = ValidationErrorBody),
         ReadFailures,
@@ -123,7 +126,7 @@ pub async fn list(
     req: HttpRequest,
     readers: Data<ReaderPool>,
     cursors: Data<CursorCodec>,
-) -> Result<Json<MessagesPage>, ApiError> {
+) -> Result<CustomizeResponder<Json<MessagesPage>>, ApiError> {
     let pairs = query_pairs(&req)?;
     let query = MessageQuery::from_pairs(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -131,14 +134,21 @@ pub async fn list(
     )?;
     let (limit, offset, filter) = (query.limit, query.offset, query.filter.clone());
     let page = readers.list(query).await?;
-    Ok(Json(MessagesPage {
+    Ok(not_stored(Json(MessagesPage {
         data: page.data,
         total: page.total,
         limit,
         offset,
         next_cursor: page.next.map(|next| cursors.seal(&next, &filter)),
-    }))
+    })))
 }
+
+/// `answer` with `Cache-Control: no-store`: it holds messages, which no cache may keep.
+fn not_stored<R: Responder>(answer: R) -> CustomizeResponder<R> {
+    answer.customize().insert_header((CACHE_CONTROL, NO_STORE))
+}
+
+const NO_STORE: &str = "no-store";
 
 /// Export messages
 ///
@@ -151,7 +161,8 @@ pub async fn list(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "Every matching message, one JSON object per line",
-            content_type = "application/x-ndjson", body = Message),
+            content_type = "application/x-ndjson", body = Message,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 422, description = "A filter is malformed; `loc` is `[\"query\", name]`",
             body = ValidationErrorBody),
         ReadFailures,
@@ -191,6 +202,7 @@ pub async fn export(
     let slices = stream::once(first).chain(rest);
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
+        .insert_header((CACHE_CONTROL, NO_STORE))
         .streaming(slices))
 }
 
@@ -223,11 +235,15 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     tag = "read",
     security(("api_token" = [])),
     responses(
-        (status = 200, description = "The aggregates", body = Stats),
+        (status = 200, description = "The aggregates", body = Stats,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         ReadFailures,
     )
 )]
 #[get("/stats")]
-pub async fn stats(_: ReadAccess, readers: Data<ReaderPool>) -> Result<Json<Stats>, ApiError> {
-    Ok(Json(readers.stats().await?))
+pub async fn stats(
+    _: ReadAccess,
+    readers: Data<ReaderPool>,
+) -> Result<CustomizeResponder<Json<Stats>>, ApiError> {
+    Ok(not_stored(Json(readers.stats().await?)))
 }

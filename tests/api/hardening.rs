@@ -158,3 +158,15 @@ async fn the_documented_placeholder_secret_stops_startup_and_a_short_one_is_warn
         "the warning names every open read: {warnings:?}"
     );
 }
+
+#[actix_web::test]
+async fn responses_holding_messages_are_never_stored_by_caches() {
+    let app = spawn_app().await;
+    let stored = message("m1", "+1", "+2", "2025-01-15T10:00:00Z", Some("hi"));
+    assert_eq!(app.post_signed(&stored).await.status().as_u16(), 200);
+    for path in ["/messages", "/messages/export", "/stats"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+    }
+}
