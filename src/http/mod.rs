@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod log_budget;
 pub mod messages;
 pub mod methods;
 pub mod metrics;

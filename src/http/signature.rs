@@ -4,7 +4,8 @@
 //! the body is read. The body is read once, within `CLIENT_TIMEOUT_SECS` and never past the size
 //! limit (a `Content-Length` over it is refused before reading). Its HMAC is compared in
 //! constant time before anything parses it. Every failure is the same `401 invalid signature`
-//! to the sender; the log line says which check failed. A body sent with a `Content-Encoding`
+//! to the sender; the log line says which check failed (at most a few such lines a second:
+//! any client can cause them; the metrics count every one). A body sent with a `Content-Encoding`
 //! other than `identity` is refused (`415`) before anything else: it is never decompressed,
 //! and its encoded bytes are not the contract's JSON.
 
@@ -19,6 +20,7 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use utoipa::IntoParams;
 
+use super::log_budget::LogBudget;
 use crate::config::{Config, TimestampMode};
 use crate::domain::timestamp::now_secs;
 use crate::error::ApiError;
@@ -129,7 +131,12 @@ pub struct WebhookVerifier {
     tolerance_secs: u64,
     max_body_bytes: usize,
     body_timeout: Duration,
+    /// Rejections are logged at most this often; every one is counted in the metrics.
+    rejections_logged: LogBudget,
 }
+
+/// Rejected signatures logged per second at most.
+const REJECTIONS_LOGGED_PER_SECOND: u32 = 5;
 
 /// What the headers claim, checked for shape and freshness, before the body is read.
 enum Claim {
@@ -158,7 +165,23 @@ impl WebhookVerifier {
             tolerance_secs: config.signature_tolerance_secs,
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.client_timeout(),
+            rejections_logged: LogBudget::new(REJECTIONS_LOGGED_PER_SECOND),
         }
+    }
+
+    /// The answer to a rejected signature, logged as an error within the log budget.
+    fn rejected(&self, problem: &'static str) -> ApiError {
+        match self.rejections_logged.admit() {
+            Some(0) => tracing::error!(problem, "invalid signature: {problem}"),
+            Some(held_back) => tracing::error!(
+                problem,
+                held_back,
+                "invalid signature: {problem} ({held_back} more since the last such line, \
+                 not logged)"
+            ),
+            None => {}
+        }
+        ApiError::InvalidSignature
     }
 
     fn claim(&self, headers: &HeaderMap, now: i64) -> Result<Claim, &'static str> {
@@ -237,11 +260,6 @@ fn unencoded(headers: &HeaderMap) -> bool {
     })
 }
 
-fn rejected(problem: &'static str) -> ApiError {
-    tracing::error!(problem, "invalid signature: {problem}");
-    ApiError::InvalidSignature
-}
-
 /// Reads the whole body, refusing it once it passes `limit` bytes.
 async fn read_body(
     mut payload: Payload,
@@ -290,14 +308,14 @@ impl FromRequest for VerifiedBody {
             if !unencoded {
                 return Err(ApiError::UnsupportedEncoding);
             }
-            let claim = claim.map_err(rejected)?;
+            let claim = claim.map_err(|problem| verifier.rejected(problem))?;
             let reading = read_body(payload, declared_length, verifier.max_body_bytes);
             let body = tokio::time::timeout(verifier.body_timeout, reading)
                 .await
                 .map_err(|_| ApiError::RequestTimeout)??;
             let (scheme, secret) = verifier
                 .check(&claim, &body)
-                .ok_or_else(|| rejected("does not match the body"))?;
+                .ok_or_else(|| verifier.rejected("does not match the body"))?;
             metrics
                 .signatures_verified
                 .with_label_values(&[scheme.as_str(), secret.as_str()])

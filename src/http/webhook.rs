@@ -4,6 +4,7 @@ use actix_web::web::Data;
 use actix_web::{HttpResponse, post};
 use tracing_actix_web::RootSpan;
 
+use super::request_log::capped;
 use super::signature::{SignatureHeaders, VerifiedBody};
 use super::status::StatusOk;
 use crate::actors::StoreHandle;
@@ -70,7 +71,7 @@ async fn ingest(
 ) -> Result<InsertOutcome, ApiError> {
     let VerifiedBody(body) = body?;
     let message = NewMessage::from_json(&body)?;
-    span.record("message_id", message.message_id.as_str());
+    span.record("message_id", capped(&message.message_id).as_ref());
     Ok(store.ingest(message).await?)
 }
 

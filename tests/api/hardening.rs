@@ -6,7 +6,7 @@ use webhook_processor::metrics::Metrics;
 use webhook_processor::storage::{self, DatabaseUrl, Opening, StoreSettings};
 
 use crate::binary::{RunningBinary, command};
-use crate::helpers::{message, spawn_app, spawn_app_at, validation_errors};
+use crate::helpers::{message, sign_with, spawn_app, spawn_app_at, validation_errors};
 
 /// Stores `count` messages straight into `dir/data/app.db`, as a bulk load would.
 fn preload(dir: &std::path::Path, count: usize) {
@@ -169,4 +169,81 @@ async fn responses_holding_messages_are_never_stored_by_caches() {
         assert_eq!(response.status().as_u16(), 200, "{path}");
         assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
     }
+}
+
+#[actix_web::test]
+async fn rejected_signatures_log_a_few_lines_a_second_and_client_values_are_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = RunningBinary::start(dir.path(), "secret", &[]);
+    let client = reqwest::Client::new();
+    let long_id = "i".repeat(20_000);
+    let body =
+        serde_json::to_vec(&message(&long_id, "+1", "+2", "2025-01-15T10:00:00Z", None)).unwrap();
+    let rejected = (0..40).map(|_| {
+        client
+            .post(service.url("/webhook"))
+            .header("X-Signature", "0".repeat(64))
+            .body(body.clone())
+            .send()
+    });
+    for response in futures_util::future::join_all(rejected).await {
+        assert_eq!(response.unwrap().status().as_u16(), 401);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let late = client
+        .post(service.url("/webhook"))
+        .header("X-Signature", "0".repeat(64))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status().as_u16(), 401);
+    let stored = client
+        .post(service.url(&format!("/{}", "p".repeat(5_000))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status().as_u16(), 404);
+    let accepted = client
+        .post(service.url("/webhook"))
+        .header("X-Signature", sign_with("secret", &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status().as_u16(), 200);
+    let metrics = client.get(service.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("webhook_requests_total{result=\"invalid_signature\"} 41"),
+        "every rejection is counted"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let events = service.log_events();
+    let lines: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["level"] == "ERROR"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("invalid signature"))
+        })
+        .collect();
+    assert!(
+        (2..=11).contains(&lines.len()),
+        "a few lines a second, not one per rejection: {}",
+        lines.len()
+    );
+    let told = lines.last().unwrap()["held_back"].as_u64().unwrap_or(0);
+    assert!(
+        told >= 25,
+        "the last line tells how many were not logged: {told}"
+    );
+    let everything = service.lines.lock().unwrap();
+    let longest = everything.iter().map(String::len).max().unwrap();
+    assert!(
+        longest < 2_000,
+        "no log line carries a client's whole value: {longest}"
+    );
 }
