@@ -31,6 +31,7 @@ pub const UNMATCHED_PATH: &str = "unmatched";
 pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
+    pub http_protocol_errors: IntCounter,
     pub request_latency_ms: Histogram,
     pub webhook_requests: IntCounterVec,
     pub signatures_verified: IntCounterVec,
@@ -56,6 +57,11 @@ impl Metrics {
                     "HTTP requests by route pattern and status",
                 ),
                 &["path", "status"],
+            )
+            .expect("valid metric"),
+            http_protocol_errors: IntCounter::new(
+                "http_protocol_errors_total",
+                "Connections the HTTP layer closed for a protocol error before any route ran",
             )
             .expect("valid metric"),
             request_latency_ms: Histogram::with_opts(
@@ -144,8 +150,9 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
             Box::new(self.http_requests.clone()),
+            Box::new(self.http_protocol_errors.clone()),
             Box::new(self.request_latency_ms.clone()),
             Box::new(self.webhook_requests.clone()),
             Box::new(self.signatures_verified.clone()),
@@ -170,6 +177,14 @@ impl Metrics {
     /// Counts one `/webhook` outcome; `result` must be one of [`WEBHOOK_RESULTS`].
     pub fn count_webhook(&self, result: &'static str) {
         self.webhook_requests.with_label_values(&[result]).inc();
+    }
+
+    /// Brings `http_protocol_errors_total` up to `seen`, the count since the process started.
+    pub fn protocol_errors_seen(&self, seen: u64) {
+        let counted = self.http_protocol_errors.get();
+        if seen > counted {
+            self.http_protocol_errors.inc_by(seen - counted);
+        }
     }
 
     /// The registry in the Prometheus text exposition format.

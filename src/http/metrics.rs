@@ -40,6 +40,7 @@ pub async fn scrape(
     metrics
         .store_queue_depth
         .set(i64::try_from(store.queue_depth()).unwrap_or(i64::MAX));
+    metrics.protocol_errors_seen(crate::telemetry::protocol_errors());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

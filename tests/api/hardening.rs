@@ -247,3 +247,58 @@ async fn rejected_signatures_log_a_few_lines_a_second_and_client_values_are_cut_
         "no log line carries a client's whole value: {longest}"
     );
 }
+
+/// Sends `request` as raw bytes and returns the status line of the answer.
+fn raw_exchange(address: &str, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    // The server may answer and close before all of a large request is written.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[actix_web::test]
+async fn protocol_errors_any_client_can_cause_are_counted_not_logged_as_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = RunningBinary::start(dir.path(), "secret", &[]);
+    let address = service.url("").trim_start_matches("http://").to_owned();
+    let big_header = format!(
+        "GET /health/live HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200_000)
+    );
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "a NUL in a header",
+            b"GET /health/live HTTP/1.1\r\nX-A: a\0b\r\n\r\n",
+            "400",
+        ),
+        ("a garbage request line", b"GARBAGE\r\n\r\n", "400"),
+        (
+            "two Content-Length",
+            b"POST /webhook HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab",
+            "400",
+        ),
+        ("a 200 KB header", big_header.as_bytes(), "431"),
+    ];
+    for (case, request, status) in cases {
+        let answer = raw_exchange(&address, request);
+        assert!(answer.contains(status), "{case}: {answer}");
+    }
+    let metrics = reqwest::get(service.url("/metrics")).await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let counted = crate::helpers::metric_value(&metrics, "http_protocol_errors_total").unwrap();
+    assert!(counted >= 4.0, "every protocol error is counted: {counted}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let errors: Vec<serde_json::Value> = service
+        .log_events()
+        .into_iter()
+        .filter(|e| e["level"] == "ERROR")
+        .collect();
+    assert!(errors.is_empty(), "no ERROR line: {errors:?}");
+}
