@@ -45,7 +45,7 @@ PLAIN_METRICS = {
     "database_ready",
     "database_size_bytes",
 }
-HISTOGRAMS = {"request_latency_ms", "store_batch_size", "store_commit_duration_ms"}
+HISTOGRAMS = {"request_latency_ms", "store_batch_size", "store_commit_duration_seconds"}
 SERVICE_METRICS = PLAIN_METRICS | {
     f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")
 }
@@ -63,7 +63,7 @@ DASHBOARD_MUST_USE = {
     "store_queue_depth",
     "store_queue_capacity",
     "store_batch_size_bucket",
-    "store_commit_duration_ms_bucket",
+    "store_commit_duration_seconds_bucket",
     "database_ready",
     "database_size_bytes",
 }
