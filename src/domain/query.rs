@@ -60,7 +60,7 @@ impl MessageQuery {
             .offset
             .map_or(Some(0), |v| bounded_int(v, "offset", 0, None, &mut errors));
         let filter = raw.filter(&mut errors);
-        let after = raw.cursor.and_then(|cursor| {
+        let after = raw.cursor.filter(|c| !c.is_empty()).and_then(|cursor| {
             let opened = if offset.is_some_and(|offset| offset > 0) {
                 Err("cursor and offset cannot be combined".to_owned())
             } else {
@@ -305,6 +305,11 @@ mod tests {
     #[test]
     fn an_empty_search_is_no_filter() {
         assert_eq!(parse(&[("q", "")]).unwrap().filter.q, None);
+    }
+
+    #[test]
+    fn an_empty_cursor_is_no_cursor() {
+        assert_eq!(parse(&[("cursor", "")]).unwrap().after, None);
     }
 
     #[test]

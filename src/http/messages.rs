@@ -46,14 +46,23 @@ pub struct FilterParams {
     /// Exact recipient, E.164, read like `from`.
     #[param(pattern = r"^\+[0-9]{1,15}$", example = "+14155550100")]
     to: Option<String>,
-    /// RFC 3339 UTC (`Z`): messages whose `ts` is at or after this instant.
-    #[param(format = DateTime, example = "2025-01-01T00:00:00Z")]
+    /// RFC 3339 UTC (`Z` only, as `ts`): messages whose `ts` is at or after this instant.
+    #[param(
+        format = DateTime,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$",
+        example = "2025-01-01T00:00:00Z"
+    )]
     since: Option<String>,
-    /// RFC 3339 UTC (`Z`): messages whose `ts` is strictly before this instant.
-    #[param(format = DateTime, example = "2025-02-01T00:00:00Z")]
+    /// RFC 3339 UTC (`Z` only, as `ts`): messages whose `ts` is strictly before this instant.
+    #[param(
+        format = DateTime,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$",
+        example = "2025-02-01T00:00:00Z"
+    )]
     until: Option<String>,
     /// Case-insensitive (all of Unicode) substring of `text`; every character is literal,
-    /// `%` and `_` included. Empty means no filter.
+    /// `%` and `_` included. Empty means no filter. At most 4096 characters, like `text`.
+    #[param(max_length = 4096)]
     q: Option<String>,
 }
 
@@ -73,7 +82,7 @@ pub struct PageParams {
     offset: Option<u64>,
     /// The `next_cursor` of a previous page, with the same filters: continue right after its
     /// last row. An altered cursor, or one made for other filters or another `WEBHOOK_SECRET`,
-    /// is a `422` at `["query", "cursor"]`.
+    /// is a `422` at `["query", "cursor"]`. Empty means absent, as for `q`.
     cursor: Option<String>,
 }
 

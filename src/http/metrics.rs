@@ -20,7 +20,7 @@ use crate::metrics::{Metrics, UNMATCHED_PATH};
 #[utoipa::path(
     operation_id = "metrics",
     tag = "operations",
-    security((), ("api_token" = [])),
+    security(("api_token" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4",
             content_type = "text/plain; version=0.0.4; charset=utf-8", body = String,

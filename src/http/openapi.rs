@@ -8,17 +8,25 @@
 //! lists exactly the routes the server answers; the answers to other methods (`405`) are
 //! derived from it in turn. Open without a token, like `/health`: it describes the contract and
 //! holds no data.
+//!
+//! The document served says what the running configuration asks for ([`Access`]): the reads
+//! need the bearer token only when `API_TOKEN` is set, and `/metrics` only when
+//! `METRICS_REQUIRE_TOKEN` is on too; otherwise they carry no `security`, so a client generated
+//! from the document works against the server it came from.
 
 use std::sync::LazyLock;
 
 use actix_web::App;
+use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
+
+use super::auth::ReadToken;
 
 /// The name of the bearer-token security scheme in the document.
 pub const TOKEN_SCHEME: &str = "api_token";
@@ -65,11 +73,21 @@ impl Modify for BearerToken {
     }
 }
 
+/// Which operations need the bearer token, as the running configuration says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// `/messages`, `/messages/export` and `/stats` (`API_TOKEN` is set).
+    pub reads: bool,
+    /// `/metrics` (`METRICS_REQUIRE_TOKEN` is on as well).
+    pub metrics: bool,
+}
+
 /// The document, built once, and what is derived from it.
 pub struct Document {
+    /// Every operation that can need the token says so (`security`).
     pub api: utoipa::openapi::OpenApi,
-    /// `api` as served.
-    pub json: Vec<u8>,
+    /// `api` as served for each [`Access`], indexed by [`Document::json`].
+    served: [Vec<u8>; 4],
     /// Each path and the methods it answers, as an `Allow` header value (`GET, HEAD, OPTIONS`
     /// for a documented `GET`).
     pub allowed_methods: Vec<(String, String)>,
@@ -91,13 +109,49 @@ static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
             (path.clone(), super::methods::allow(&methods))
         })
         .collect();
-    let json = serde_json::to_vec_pretty(&api).expect("the OpenAPI document serializes");
+    let served =
+        [(false, false), (false, true), (true, false), (true, true)].map(|(reads, metrics)| {
+            let secured = secured(api.clone(), Access { reads, metrics });
+            serde_json::to_vec_pretty(&secured).expect("the OpenAPI document serializes")
+        });
     Document {
         api,
-        json,
+        served,
         allowed_methods,
     }
 });
+
+impl Document {
+    /// The document as served to a server configured for `access`.
+    pub fn json(&self, access: Access) -> &[u8] {
+        &self.served[usize::from(access.reads) * 2 + usize::from(access.metrics)]
+    }
+}
+
+/// `api` with `security` only on the operations `access` says need the token, and without the
+/// token's scheme when none does.
+fn secured(mut api: utoipa::openapi::OpenApi, access: Access) -> utoipa::openapi::OpenApi {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let needed = if path == "/metrics" {
+            access.metrics
+        } else {
+            access.reads
+        };
+        for operation in operations_mut(item) {
+            if operation.security.is_some() {
+                operation.security = needed
+                    .then(|| vec![SecurityRequirement::new(TOKEN_SCHEME, Vec::<String>::new())]);
+            }
+        }
+    }
+    if !access.reads
+        && !access.metrics
+        && let Some(components) = api.components.as_mut()
+    {
+        components.security_schemes.remove(TOKEN_SCHEME);
+    }
+    api
+}
 
 /// The OpenAPI document of every route [`super::routes`] registers.
 pub fn document() -> &'static Document {
@@ -147,9 +201,10 @@ fn describe_request_ids(api: &mut utoipa::openapi::OpenApi) {
         .required(Required::False)
         .description(Some(
             "Kept and echoed when it is 1 to 128 visible ASCII characters without `\"` or \
-             `\\`; otherwise a new id replaces it. It appears on every log line of the request.",
+             `\\`; any other value (longer, empty, or with other characters) is not refused \
+             but replaced by a new id. It appears on every log line of the request.",
         ))
-        .schema(Some(string().max_length(Some(128))))
+        .schema(Some(string()))
         .build();
     let header = HeaderBuilder::new()
         .schema(Some(string()))
@@ -187,10 +242,10 @@ const REQUEST_ID_HEADER_NAME: &str = "X-Request-ID";
         body = Object))
 )]
 #[get("/openapi.json")]
-pub async fn serve() -> HttpResponse {
+pub async fn serve(token: Data<ReadToken>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document().json.as_slice())
+        .body(document().json(token.access()))
 }
 
 #[cfg(test)]

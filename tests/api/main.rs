@@ -14,6 +14,7 @@ mod logging;
 mod messages;
 mod metrics;
 mod openapi;
+mod openapi_conformance;
 mod process;
 mod routing;
 mod security;
