@@ -16,7 +16,7 @@ use crate::actors::{self, Actors};
 use crate::config::Config;
 use crate::http::auth::ReadToken;
 use crate::http::signature::WebhookVerifier;
-use crate::http::{self, request_log};
+use crate::http::{self, openapi, request_log};
 use crate::metrics::Metrics;
 use crate::signing::cursor::CursorCodec;
 use crate::storage::{self, StorageError};
@@ -64,6 +64,7 @@ impl Application {
         for warning in config.warnings() {
             tracing::warn!("{warning}");
         }
+        let document = Data::new(openapi::Served::for_config(&config, read_token.access()));
         let cursors = Data::new(CursorCodec::new(config.webhook_secret.expose()));
         let metrics = Data::new(metrics);
         let store = Data::new(actors.store.clone());
@@ -78,6 +79,7 @@ impl Application {
                 .app_data(verifier.clone())
                 .app_data(read_token.clone())
                 .app_data(cursors.clone())
+                .app_data(document.clone())
                 .app_data(metrics.clone())
                 .app_data(store.clone())
                 .app_data(readers.clone())

@@ -9,10 +9,13 @@
 //! derived from it in turn. Open without a token, like `/health`: it describes the contract and
 //! holds no data.
 //!
-//! The document served says what the running configuration asks for ([`Access`]): the reads
+//! The document served says what the running configuration asks for ([`Served`]): the reads
 //! need the bearer token only when `API_TOKEN` is set, and `/metrics` only when
-//! `METRICS_REQUIRE_TOKEN` is on too; otherwise they carry no `security`, so a client generated
-//! from the document works against the server it came from.
+//! `METRICS_REQUIRE_TOKEN` is on too (otherwise they carry no `security`), and `/webhook` lists
+//! only the signature headers the server reads (`X-Signature-Timestamp` unless
+//! `X_SIGNATURE_TIMESTAMP` is `off`, the Standard Webhooks headers when
+//! `STANDARD_WEBHOOK_SECRET` is set). A client or fuzzer generating requests from the document
+//! is answered as it says.
 
 use std::sync::LazyLock;
 
@@ -26,7 +29,9 @@ use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
-use super::auth::ReadToken;
+use super::signature::SIGNATURE_TIMESTAMP_HEADER;
+use crate::config::{Config, TimestampMode};
+use crate::signing::standard;
 
 /// The name of the bearer-token security scheme in the document.
 pub const TOKEN_SCHEME: &str = "api_token";
@@ -82,12 +87,45 @@ pub struct Access {
     pub metrics: bool,
 }
 
+/// The document as a running server serves it: made once, from its configuration.
+pub struct Served(Vec<u8>);
+
+impl Served {
+    /// The document for a server running with `config`, whose reads need the token as
+    /// `access` says.
+    pub fn for_config(config: &Config, access: Access) -> Self {
+        let mut api = secured(document().api.clone(), access);
+        let mut unread: Vec<&str> = Vec::new();
+        if config.x_signature_timestamp == TimestampMode::Off {
+            unread.push(SIGNATURE_TIMESTAMP_HEADER);
+        }
+        if config.standard_webhook_keys().is_none() {
+            for names in &standard::HEADER_FAMILIES {
+                unread.extend([names.id, names.timestamp, names.signature]);
+            }
+        }
+        for item in api.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                if let Some(parameters) = operation.parameters.as_mut() {
+                    parameters.retain(|p| match p {
+                        RefOr::T(p) => {
+                            !(p.parameter_in == ParameterIn::Header
+                                && unread.iter().any(|name| p.name.eq_ignore_ascii_case(name)))
+                        }
+                        RefOr::Ref(_) => true,
+                    });
+                }
+            }
+        }
+        Self(serde_json::to_vec_pretty(&api).expect("the OpenAPI document serializes"))
+    }
+}
+
 /// The document, built once, and what is derived from it.
 pub struct Document {
-    /// Every operation that can need the token says so (`security`).
+    /// Every operation that can need the token says so (`security`), and `/webhook` names every
+    /// signature header the verifier can read.
     pub api: utoipa::openapi::OpenApi,
-    /// `api` as served for each [`Access`], indexed by [`Document::json`].
-    served: [Vec<u8>; 4],
     /// Each path and the methods it answers, as an `Allow` header value (`GET, HEAD, OPTIONS`
     /// for a documented `GET`).
     pub allowed_methods: Vec<(String, String)>,
@@ -109,24 +147,11 @@ static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
             (path.clone(), super::methods::allow(&methods))
         })
         .collect();
-    let served =
-        [(false, false), (false, true), (true, false), (true, true)].map(|(reads, metrics)| {
-            let secured = secured(api.clone(), Access { reads, metrics });
-            serde_json::to_vec_pretty(&secured).expect("the OpenAPI document serializes")
-        });
     Document {
         api,
-        served,
         allowed_methods,
     }
 });
-
-impl Document {
-    /// The document as served to a server configured for `access`.
-    pub fn json(&self, access: Access) -> &[u8] {
-        &self.served[usize::from(access.reads) * 2 + usize::from(access.metrics)]
-    }
-}
 
 /// `api` with `security` only on the operations `access` says need the token, and without the
 /// token's scheme when none does.
@@ -242,10 +267,10 @@ const REQUEST_ID_HEADER_NAME: &str = "X-Request-ID";
         body = Object))
 )]
 #[get("/openapi.json")]
-pub async fn serve(token: Data<ReadToken>) -> HttpResponse {
+pub async fn serve(served: Data<Served>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document().json(token.access()))
+        .body(served.0.clone())
 }
 
 #[cfg(test)]

@@ -190,13 +190,17 @@ impl WebhookVerifier {
                 .get(name)
                 .map(|v| v.to_str().map_err(|_| "malformed"))
         };
-        let family = standard::HEADER_FAMILIES
-            .iter()
-            .find(|names| headers.contains_key(names.signature));
+        // Any header of a family makes the request a Standard Webhooks one: a malformed or
+        // partial set is refused, never ignored beside an `X-Signature`.
+        let family = standard::HEADER_FAMILIES.iter().find(|names| {
+            [names.signature, names.id, names.timestamp]
+                .iter()
+                .any(|name| headers.contains_key(*name))
+        });
         if self.standard.is_some()
             && let Some(names) = family
-            && let Some(signatures) = header(names.signature)
         {
+            let signatures = header(names.signature).ok_or("missing signature")?;
             let id = header(names.id).ok_or("missing id")??;
             let timestamp = header(names.timestamp).ok_or("missing timestamp")??;
             if id.is_empty() {

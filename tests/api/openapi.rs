@@ -31,6 +31,15 @@ const CONTRACT: [(&str, &str); 10] = [
     ("get", "/docs/{file}"),
 ];
 
+/// The settings under which `/webhook` reads, and so documents, every signature header.
+const EVERY_SIGNATURE_HEADER: [(&str, &str); 2] = [
+    (
+        "STANDARD_WEBHOOK_SECRET",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ),
+    ("X_SIGNATURE_TIMESTAMP", "optional"),
+];
+
 async fn document(app: &TestApp) -> Value {
     let response = app.get("/openapi.json").await;
     assert_eq!(response.status().as_u16(), 200);
@@ -171,7 +180,12 @@ async fn openapi_json_is_an_openapi_3_document_of_exactly_the_contract() {
 
 #[actix_web::test]
 async fn the_document_describes_parameters_bodies_errors_and_the_token() {
-    let app = spawn_app_with(&[("API_TOKEN", "t0ken")]).await;
+    let app = spawn_app_with(&[
+        ("API_TOKEN", "t0ken"),
+        EVERY_SIGNATURE_HEADER[0],
+        EVERY_SIGNATURE_HEADER[1],
+    ])
+    .await;
     let doc = document(&app).await;
 
     let webhook = operation(&doc, "post", "/webhook");
@@ -269,7 +283,7 @@ async fn the_document_describes_parameters_bodies_errors_and_the_token() {
 
 #[actix_web::test]
 async fn the_documented_bounds_and_names_are_the_ones_the_code_checks() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&EVERY_SIGNATURE_HEADER).await;
     let doc = document(&app).await;
 
     let list = operation(&doc, "get", "/messages");

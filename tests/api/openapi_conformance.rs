@@ -158,3 +158,63 @@ async fn a_long_request_id_is_replaced_not_refused_as_documented() {
     assert_eq!(response.status().as_u16(), 200);
     assert_ne!(response.headers()["x-request-id"], long.as_str());
 }
+
+#[actix_web::test]
+async fn webhook_documents_exactly_the_signature_headers_the_configuration_reads() {
+    let headers = |doc: &Value| -> Vec<String> {
+        doc["paths"]["/webhook"]["post"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header" && p["name"] != "X-Request-ID")
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let plain = document(&spawn_app().await).await;
+    assert_eq!(headers(&plain), ["X-Signature"]);
+    let every = spawn_app_with(&[
+        (
+            "STANDARD_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+        ("X_SIGNATURE_TIMESTAMP", "optional"),
+    ])
+    .await;
+    let documented = headers(&document(&every).await);
+    for name in [
+        "X-Signature",
+        "X-Signature-Timestamp",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "svix-id",
+        "svix-timestamp",
+        "svix-signature",
+    ] {
+        assert!(
+            documented.iter().any(|d| d == name),
+            "{name}: {documented:?}"
+        );
+    }
+    // Where they are read, a malformed one is refused, even beside a valid X-Signature.
+    let body = serde_json::to_vec(&crate::helpers::message(
+        "m1",
+        "+1",
+        "+2",
+        "2025-01-15T10:00:00Z",
+        None,
+    ))
+    .unwrap();
+    for header in ["webhook-timestamp", "svix-id", "X-Signature-Timestamp"] {
+        let response = every
+            .client
+            .post(every.url("/webhook"))
+            .header("X-Signature", crate::helpers::sign(&body))
+            .header(header, "")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "an empty {header}");
+    }
+}
