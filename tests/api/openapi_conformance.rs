@@ -8,6 +8,9 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 const READS: [&str; 3] = ["/messages", "/messages/export", "/stats"];
 
+/// Environment-style settings a test app starts with.
+type Settings<'a> = &'a [(&'a str, &'a str)];
+
 async fn document(app: &TestApp) -> Value {
     app.get("/openapi.json").await.json().await.unwrap()
 }
@@ -25,7 +28,7 @@ fn parameter<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
 async fn security_is_declared_exactly_where_the_configuration_asks_for_the_token() {
     let token = [("API_TOKEN", "t0ken")];
     let everything = [("API_TOKEN", "t0ken"), ("METRICS_REQUIRE_TOKEN", "true")];
-    let configurations: [(&[(&str, &str)], bool, bool); 3] = [
+    let configurations: [(Settings, bool, bool); 3] = [
         (&[], false, false),
         (&token, true, false),
         (&everything, true, true),

@@ -31,6 +31,9 @@ const PUBLISHED_SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1O
 /// Seconds from the fixtures' timestamps to well past now, so they stay within the tolerance.
 const CENTURY: &str = "3153600000";
 
+/// Header names and values, as sent.
+type Headers = Vec<(String, String)>;
+
 async fn post(app: &TestApp, body: &str, headers: &[(String, String)]) -> u16 {
     let mut request = app.client.post(app.url("/webhook")).body(body.to_owned());
     for (name, value) in headers {
@@ -40,7 +43,7 @@ async fn post(app: &TestApp, body: &str, headers: &[(String, String)]) -> u16 {
 }
 
 /// The recorded vectors: which library, the body, and its headers.
-fn vectors() -> Vec<(String, String, Vec<(String, String)>)> {
+fn vectors() -> Vec<(String, String, Headers)> {
     let vectors: Vec<Value> = serde_json::from_str(VECTORS).unwrap();
     vectors
         .iter()
