@@ -45,7 +45,7 @@ PLAIN_METRICS = {
     "database_ready",
     "database_size_bytes",
 }
-HISTOGRAMS = {"request_latency_ms", "store_batch_size", "store_commit_duration_ms"}
+HISTOGRAMS = {"request_latency_ms", "store_batch_size", "store_commit_duration_seconds"}
 SERVICE_METRICS = PLAIN_METRICS | {
     f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")
 }
@@ -63,7 +63,7 @@ DASHBOARD_MUST_USE = {
     "store_queue_depth",
     "store_queue_capacity",
     "store_batch_size_bucket",
-    "store_commit_duration_ms_bucket",
+    "store_commit_duration_seconds_bucket",
     "database_ready",
     "database_size_bytes",
 }
@@ -459,7 +459,10 @@ def check_compose() -> str:
     api = services["api"]
     require("profiles" not in api, "api must start without a profile")
     require(api.get("build") in (".", {"context": "."}), "api must build from the repository root")
-    require("8000:8000" in api["ports"], "api must publish 8000:8000")
+    require(
+        api["ports"] == ["${API_BIND_ADDRESS:-127.0.0.1}:8000:8000"],
+        "api must publish 8000 on 127.0.0.1 unless API_BIND_ADDRESS says otherwise",
+    )
     require("./data:/data" in api["volumes"], "api must mount ./data at /data")
     require(api.get("env_file") in (".env", [".env"]), "api must read env_file .env")
     require(api["healthcheck"]["test"] == ["CMD", "webhook-processor", "healthcheck"], "api healthcheck")

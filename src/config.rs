@@ -114,6 +114,9 @@ settings! {
         "how often readiness re-checks that the database takes writes";
     client_timeout_secs: u64 = Text("10"),
         "time allowed for a request's headers, and then for its body (`408` after)";
+    read_timeout_ms: u64 = Text("5000"),
+        "the longest a read may run inside the database; past it the work is stopped and the \
+        client answered `503` + `Retry-After`";
     webhook_secret_previous: Option<Secret> = Unset,
         "during a secret rotation, the old secret, still accepted";
     standard_webhook_secret: Option<Secret> = Unset,
@@ -175,6 +178,21 @@ impl Config {
                 *secret = None;
             }
         }
+        for (name, secret) in [
+            ("WEBHOOK_SECRET", Some(&self.webhook_secret)),
+            (
+                "WEBHOOK_SECRET_PREVIOUS",
+                self.webhook_secret_previous.as_ref(),
+            ),
+            ("API_TOKEN", self.api_token.as_ref()),
+        ] {
+            if secret.is_some_and(Secret::is_placeholder) {
+                return Err(ConfigError(format!(
+                    "{name} is the placeholder from the documentation: set a real secret \
+                     (for example `openssl rand -hex 32`)"
+                )));
+            }
+        }
         self.standard_keys = self.decode_standard_keys()?;
         let at_least_one = [
             ("WORKERS", self.workers),
@@ -188,6 +206,7 @@ impl Config {
             ),
             ("CLIENT_TIMEOUT_SECS", self.client_timeout_secs as usize),
             ("WRITE_TIMEOUT_MS", self.write_timeout_ms as usize),
+            ("READ_TIMEOUT_MS", self.read_timeout_ms as usize),
             (
                 "RETENTION_DAYS",
                 self.retention_days.map_or(1, |d| d as usize),
@@ -203,6 +222,35 @@ impl Config {
             }
         }
         Ok(self)
+    }
+
+    /// What an operator should hear at startup about this configuration: weak secrets (shorter
+    /// than [`STRONG_SECRET_BYTES`]) and reads open to anyone.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (name, secret) in [
+            ("WEBHOOK_SECRET", Some(&self.webhook_secret)),
+            (
+                "WEBHOOK_SECRET_PREVIOUS",
+                self.webhook_secret_previous.as_ref(),
+            ),
+            ("API_TOKEN", self.api_token.as_ref()),
+        ] {
+            if secret.is_some_and(|s| s.0.len() < STRONG_SECRET_BYTES) {
+                warnings.push(format!(
+                    "{name} is shorter than {STRONG_SECRET_BYTES} bytes: a short secret can be \
+                     guessed; use a random one (for example `openssl rand -hex 32`)"
+                ));
+            }
+        }
+        if self.api_token.is_none() {
+            warnings.push(
+                "API_TOKEN is not set: /messages, /messages/export and /stats are open to \
+                 anyone who can reach them"
+                    .to_owned(),
+            );
+        }
+        warnings
     }
 
     /// The Standard Webhooks keys, when both secrets that are set decode; an error names the
@@ -248,6 +296,11 @@ impl Config {
         Duration::from_millis(self.health_probe_interval_ms)
     }
 
+    /// The longest a read may run inside the database.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms)
+    }
+
     /// How the service opens and works its store.
     pub fn store_settings(&self) -> StoreSettings {
         StoreSettings {
@@ -255,6 +308,7 @@ impl Config {
             ca_file: given_path(&self.database_ca_file),
             ..StoreSettings::new(Opening::CreateIfMissing)
         }
+        .reading_within(self.read_timeout())
     }
 
     /// How long messages are kept and how often the sweep runs, when retention is on.
@@ -285,7 +339,23 @@ fn load_dot_env() -> Result<(), ConfigError> {
     match dotenvy::from_path(".env") {
         Ok(_) => Ok(()),
         Err(e) if e.not_found() => Ok(()),
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let content = std::fs::read_to_string(".env").unwrap_or_default();
+            Err(ConfigError(unparsable_line(&content, &line)))
+        }
         Err(e) => Err(ConfigError(format!(".env: {e}"))),
+    }
+}
+
+/// The error for a line of `content` that could not be parsed: it names the file and the
+/// line's number, never the line, which may hold a secret.
+fn unparsable_line(content: &str, line: &str) -> String {
+    match content.find(line) {
+        Some(at) => {
+            let number = content[..at].matches('\n').count() + 1;
+            format!(".env: line {number} cannot be parsed (its content is not shown)")
+        }
+        None => ".env: a line cannot be parsed (its content is not shown)".to_owned(),
     }
 }
 
@@ -360,6 +430,7 @@ pub struct DatabaseLocation {
     pub database_url: DatabaseUrl,
     pub database_ca_file: Option<PathBuf>,
     pub write_timeout_ms: u64,
+    pub read_timeout_ms: u64,
 }
 
 impl DatabaseLocation {
@@ -374,6 +445,7 @@ impl DatabaseLocation {
             ca_file: given_path(&self.database_ca_file),
             ..StoreSettings::new(opening)
         }
+        .reading_within(Duration::from_millis(self.read_timeout_ms))
     }
 }
 
@@ -484,9 +556,21 @@ impl fmt::Debug for StandardKeys {
 #[serde(transparent)]
 pub struct Secret(String);
 
+/// Secrets shorter than this many bytes are warned about at startup (not refused).
+pub const STRONG_SECRET_BYTES: usize = 32;
+
+/// What the documentation's placeholders for secrets start with (`k8s/secret.example.yaml`):
+/// a secret holding it was copied without being replaced.
+const PLACEHOLDER: &str = "replace-me";
+
 impl Secret {
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
+    }
+
+    /// Whether this is a placeholder from the documentation rather than a secret.
+    fn is_placeholder(&self) -> bool {
+        self.0.to_ascii_lowercase().contains(PLACEHOLDER)
     }
 }
 
@@ -700,6 +784,60 @@ mod tests {
         assert!(
             readme.contains(&table),
             "README's configuration table has other rows or another order; it should read:\n{table}"
+        );
+    }
+
+    #[test]
+    fn the_read_timeout_defaults_to_the_stores_default() {
+        let settings = config(&[("WEBHOOK_SECRET", "s")]).unwrap().store_settings();
+        assert_eq!(settings.read_timeout, crate::storage::DEFAULT_READ_TIMEOUT);
+        assert!(config(&[("WEBHOOK_SECRET", "s"), ("READ_TIMEOUT_MS", "0")]).is_err());
+    }
+
+    #[test]
+    fn the_documented_placeholder_secrets_are_refused() {
+        let example = include_str!("../k8s/secret.example.yaml");
+        let placeholder = example
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("WEBHOOK_SECRET: "))
+            .expect("the example Secret holds a placeholder");
+        for name in ["WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS", "API_TOKEN"] {
+            let mut vars = vec![(name, placeholder)];
+            if name != "WEBHOOK_SECRET" {
+                vars.push(("WEBHOOK_SECRET", "a-real-secret"));
+            }
+            let error = config(&vars).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("{name} is the placeholder")),
+                "{error}"
+            );
+            assert!(
+                !error.contains(placeholder),
+                "the value is not echoed: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_secrets_and_open_reads_are_warned_about_not_refused() {
+        let strong = "s".repeat(STRONG_SECRET_BYTES);
+        let quiet = config(&[("WEBHOOK_SECRET", &strong), ("API_TOKEN", &strong)]).unwrap();
+        assert!(quiet.warnings().is_empty(), "{:?}", quiet.warnings());
+        let weak = config(&[("WEBHOOK_SECRET", "short")]).unwrap();
+        let warnings = weak.warnings();
+        assert!(warnings[0].starts_with("WEBHOOK_SECRET is shorter than 32 bytes"));
+        assert!(warnings[1].contains("/messages, /messages/export and /stats"));
+        assert!(!warnings.iter().any(|w| w.contains("short\"")));
+    }
+
+    #[test]
+    fn an_unparsable_env_line_is_named_by_its_number_never_shown() {
+        let content = "PORT=8000\nWEBHOOK_SECRET=\"hunter2\nLOG_LEVEL=INFO\n";
+        let line = "WEBHOOK_SECRET=\"hunter2\nLOG_LEVEL=INFO\n";
+        let error = unparsable_line(content, line);
+        assert_eq!(
+            error,
+            ".env: line 2 cannot be parsed (its content is not shown)"
         );
     }
 

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::actors::IngestError;
 use crate::domain::FieldError;
-use crate::storage::StorageError;
+use crate::storage::{StorageError, StorageErrorKind};
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
@@ -45,6 +45,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body could not be read")]
     BadRequest,
+    #[error(
+        "Content-Encoding is not supported: send the body unencoded (identity), as it was signed"
+    )]
+    UnsupportedEncoding,
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("not found")]
@@ -55,6 +59,8 @@ pub enum ApiError {
     Overloaded,
     #[error("the database is unavailable, retry later")]
     Unavailable,
+    #[error("the read took longer than allowed, retry later or narrow the filters")]
+    ReadTimedOut,
     #[error("{0}")]
     NotReady(String),
 }
@@ -64,12 +70,13 @@ impl ResponseError for ApiError {
         match self {
             Self::InvalidSignature | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Overloaded | Self::Unavailable | Self::NotReady(_) => {
+            Self::Overloaded | Self::Unavailable | Self::ReadTimedOut | Self::NotReady(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -78,7 +85,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         match self {
-            Self::Overloaded | Self::Unavailable => {
+            Self::Overloaded | Self::Unavailable | Self::ReadTimedOut => {
                 response.insert_header((RETRY_AFTER, RETRY_AFTER_SECONDS));
             }
             Self::MethodNotAllowed { allow } => {
@@ -118,6 +125,11 @@ impl From<IngestError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
+        // Any client can ask for a read that runs out of time: not an error of the service.
+        if error.kind == StorageErrorKind::TimedOut {
+            tracing::warn!(error = %error, "read stopped at its deadline");
+            return Self::ReadTimedOut;
+        }
         tracing::error!(error = %error, "database read failed");
         Self::Unavailable
     }

@@ -16,7 +16,7 @@ use crate::actors::{self, Actors};
 use crate::config::Config;
 use crate::http::auth::ReadToken;
 use crate::http::signature::WebhookVerifier;
-use crate::http::{self, request_log};
+use crate::http::{self, openapi, request_log};
 use crate::metrics::Metrics;
 use crate::signing::cursor::CursorCodec;
 use crate::storage::{self, StorageError};
@@ -62,11 +62,10 @@ impl Application {
             config.api_token.as_ref().map(|t| t.expose()),
             config.metrics_require_token,
         ));
-        if config.api_token.is_none() {
-            tracing::warn!(
-                "API_TOKEN is not set: /messages and /stats are open to anyone who can reach them"
-            );
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
         }
+        let document = Data::new(openapi::Served::for_config(&config, read_token.access()));
         let cursors = Data::new(CursorCodec::new(config.webhook_secret.expose()));
         let metrics = Data::new(metrics);
         let store = Data::new(actors.store.clone());
@@ -74,12 +73,14 @@ impl Application {
         let health = Data::new(actors.health.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http::methods::answer_head_as_get))
                 .wrap(TracingLogger::<request_log::AccessLog>::new())
                 .wrap(from_fn(http::metrics::record_request))
                 .wrap(from_fn(request_log::assign_request_id))
                 .app_data(verifier.clone())
                 .app_data(read_token.clone())
                 .app_data(cursors.clone())
+                .app_data(document.clone())
                 .app_data(metrics.clone())
                 .app_data(store.clone())
                 .app_data(readers.clone())

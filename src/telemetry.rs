@@ -3,13 +3,21 @@
 //! A line holds `ts` (ISO-8601 UTC), `level`, `message`, the fields of every enclosing span
 //! (for a request: `request_id`, `method`, `path`, `status`, `latency_ms`, and for `/webhook`
 //! `message_id`, `dup`, `result`) and the event's own fields, all at the top level.
+//!
+//! The HTTP layer (actix-http) logs a connection it closes for a protocol error (a malformed
+//! request line or header, a duplicate `Content-Length`, a head too large) as an error, before
+//! any route or request id exists. Any client can cause those at will, so they are written at
+//! `DEBUG` instead, and counted ([`protocol_errors`], exported as
+//! `http_protocol_errors_total`): the error log stays for the service's own failures.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Record};
-use tracing::{Event, Id, Subscriber};
+use tracing::{Event, Id, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, Registry};
@@ -19,12 +27,42 @@ use crate::domain::timestamp::{format_micros, now_micros};
 
 /// Installs the JSON logger for the whole process. Later calls (as in tests) are ignored.
 pub fn init(level: LogLevel) {
-    let subscriber = Registry::default().with(JsonLines.with_filter(level.filter()));
+    let subscriber = Registry::default().with(JsonLines {
+        level: level.filter(),
+    });
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
-/// Writes each event as one JSON object per line to stdout.
-pub struct JsonLines;
+/// Protocol errors the HTTP layer reported since the process started.
+static PROTOCOL_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// How many connections the HTTP layer closed for a protocol error, since the process started
+/// (0 when the JSON logger is not installed).
+pub fn protocol_errors() -> u64 {
+    PROTOCOL_ERRORS.load(Ordering::Relaxed)
+}
+
+/// Where the HTTP layer's own events come from.
+const HTTP_LAYER: &str = "actix_http::";
+
+/// Whether an event is the HTTP layer reporting a failed connection: an error a client caused.
+fn is_protocol_error(metadata: &Metadata<'_>) -> bool {
+    *metadata.level() == Level::ERROR && metadata.target().starts_with(HTTP_LAYER)
+}
+
+/// The level an event is written at: the HTTP layer's protocol errors at `DEBUG`.
+fn written_level(metadata: &Metadata<'_>) -> Level {
+    if is_protocol_error(metadata) {
+        Level::DEBUG
+    } else {
+        *metadata.level()
+    }
+}
+
+/// Writes each event at or above `level` as one JSON object per line to stdout.
+pub struct JsonLines {
+    level: LevelFilter,
+}
 
 /// A span's recorded fields, kept in its extensions until it closes.
 #[derive(Default)]
@@ -56,6 +94,11 @@ impl<S> Layer<S> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        // Protocol errors are always seen, to be counted, whatever is written.
+        *metadata.level() <= self.level || is_protocol_error(metadata)
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut fields = SpanFields::default();
         attrs.record(&mut fields);
@@ -73,12 +116,16 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if is_protocol_error(event.metadata()) {
+            PROTOCOL_ERRORS.fetch_add(1, Ordering::Relaxed);
+        }
+        let level = written_level(event.metadata());
+        if level > self.level {
+            return;
+        }
         let mut line = Map::new();
         line.insert("ts".to_owned(), Value::from(format_micros(now_micros())));
-        line.insert(
-            "level".to_owned(),
-            Value::from(event.metadata().level().as_str()),
-        );
+        line.insert("level".to_owned(), Value::from(level.as_str()));
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 if let Some(fields) = span.extensions().get::<SpanFields>() {

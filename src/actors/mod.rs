@@ -7,6 +7,11 @@
 //!
 //! Handlers only see [`StoreHandle`], [`ReaderPool`] and [`HealthHandle`]; which database sits
 //! behind the actors is decided by the [`Storage`] given to [`spawn`].
+//!
+//! Searches (`q`) can walk many rows, so at most half the readers (rounded up) run one at a
+//! time: the others stay free for `/stats` and listings however many searches arrive. A search
+//! waits for a turn outside the readers, for at most the read timeout (by then a running one
+//! has ended), and is otherwise answered as a read that ran out of time.
 
 pub mod health;
 pub mod maintenance;
@@ -17,14 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, MailboxError, SyncArbiter};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::Config;
 use crate::domain::{
     MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage, Position, Stats,
 };
 use crate::metrics::Metrics;
-use crate::storage::{InsertOutcome, Storage, StorageError, StorageErrorKind};
+use crate::storage::{InsertOutcome, MessageReader, Storage, StorageError, StorageErrorKind};
 use health::{GetReadiness, HealthActor, Readiness};
 use maintenance::MaintenanceActor;
 use reader::{GetStats, ListMessages, ReaderActor, ScanMessages};
@@ -53,16 +58,10 @@ pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actor
     );
     let store_addr = StoreActor::start_in_arbiter(&store_thread.handle(), |_| store);
 
-    let readers: Vec<_> = (0..config.readers).map(|_| storage.reader()).collect();
-    let readers = std::sync::Mutex::new(readers);
-    let reader_addr = SyncArbiter::start(config.readers, move || {
-        let reader = readers
-            .lock()
-            .expect("reader threads start one at a time")
-            .pop()
-            .expect("one reader was made per thread");
-        ReaderActor::new(reader)
-    });
+    let readers = ReaderPool::start(
+        (0..config.readers).map(|_| storage.reader()).collect(),
+        config.read_timeout(),
+    );
 
     let maintenance_thread = storage.background().map(|task| {
         let thread = Arbiter::new();
@@ -86,7 +85,7 @@ pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actor
             queue: Arc::new(Semaphore::new(config.store_queue_capacity)),
             capacity: config.store_queue_capacity,
         },
-        readers: ReaderPool { addr: reader_addr },
+        readers,
         health: HealthHandle { addr: health_addr },
         store_thread,
         maintenance_thread,
@@ -152,14 +151,38 @@ impl StoreHandle {
     }
 }
 
-/// Sends queries to the [`ReaderActor`] pool.
+/// Sends queries to the [`ReaderActor`] pool, letting at most half of its readers search at
+/// once.
 #[derive(Clone)]
 pub struct ReaderPool {
     addr: Addr<ReaderActor>,
+    searches: Arc<Semaphore>,
+    search_wait: Duration,
 }
 
 impl ReaderPool {
+    /// Starts one thread per reader; a search waits at most `search_wait` for its turn.
+    pub fn start(readers: Vec<Box<dyn MessageReader>>, search_wait: Duration) -> Self {
+        let threads = readers.len().max(1);
+        let search_slots = threads.div_ceil(2);
+        let readers = std::sync::Mutex::new(readers);
+        let addr = SyncArbiter::start(threads, move || {
+            let reader = readers
+                .lock()
+                .expect("reader threads start one at a time")
+                .pop()
+                .expect("one reader was made per thread");
+            ReaderActor::new(reader)
+        });
+        Self {
+            addr,
+            searches: Arc::new(Semaphore::new(search_slots)),
+            search_wait,
+        }
+    }
+
     pub async fn list(&self, query: MessageQuery) -> Result<MessagePage, StorageError> {
+        let _turn = self.turn(&query.filter).await?;
         flatten(
             self.addr
                 .send(ListMessages(query))
@@ -175,6 +198,7 @@ impl ReaderPool {
         after: Option<Position>,
         limit: usize,
     ) -> Result<MessageSlice, StorageError> {
+        let _turn = self.turn(&filter).await?;
         let scan = ScanMessages {
             filter,
             after,
@@ -185,6 +209,24 @@ impl ReaderPool {
 
     pub async fn stats(&self) -> Result<Stats, StorageError> {
         flatten(self.addr.send(GetStats).timeout(QUERY_TIMEOUT).await)
+    }
+
+    /// For a search, one of the search slots, held until the read ends; nothing otherwise.
+    async fn turn(
+        &self,
+        filter: &MessageFilter,
+    ) -> Result<Option<OwnedSemaphorePermit>, StorageError> {
+        if filter.q.is_none() {
+            return Ok(None);
+        }
+        let waiting = Arc::clone(&self.searches).acquire_owned();
+        match tokio::time::timeout(self.search_wait, waiting).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(StorageError::new(
+                StorageErrorKind::TimedOut,
+                "no search slot came free in time",
+            )),
+        }
     }
 }
 
@@ -209,5 +251,138 @@ impl HealthHandle {
             .send(GetReadiness)
             .await
             .unwrap_or_else(|_| Readiness::NotReady("health monitor stopped".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::Duration;
+
+    use super::ReaderPool;
+    use crate::domain::{
+        FeedPage, FeedQuery, MessageFilter, MessagePage, MessageQuery, MessageSlice, Position,
+        Stats,
+    };
+    use crate::storage::{MessageReader, StorageError, StorageErrorKind};
+
+    /// Searches that block until released, counting how many run at once.
+    #[derive(Default)]
+    struct Gate {
+        running: AtomicUsize,
+        most: AtomicUsize,
+        released: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl Gate {
+        fn release(&self) {
+            *self.released.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+    }
+
+    struct GatedReader(Arc<Gate>);
+
+    impl MessageReader for GatedReader {
+        fn list(&mut self, query: &MessageQuery) -> Result<MessagePage, StorageError> {
+            if query.filter.q.is_some() {
+                let gate = &self.0;
+                let now = gate.running.fetch_add(1, Ordering::SeqCst) + 1;
+                gate.most.fetch_max(now, Ordering::SeqCst);
+                let released = gate.released.lock().unwrap();
+                drop(gate.opened.wait_while(released, |open| !*open).unwrap());
+                gate.running.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(MessagePage {
+                data: Vec::new(),
+                total: 0,
+                next: None,
+            })
+        }
+
+        fn scan(
+            &mut self,
+            _: &MessageFilter,
+            _: Option<&Position>,
+            _: usize,
+        ) -> Result<MessageSlice, StorageError> {
+            Ok(MessageSlice {
+                messages: Vec::new(),
+                next: None,
+            })
+        }
+
+        fn stats(&mut self) -> Result<Stats, StorageError> {
+            Ok(Stats {
+                total_messages: 0,
+                senders_count: 0,
+                messages_per_sender: Vec::new(),
+                first_message_ts: None,
+                last_message_ts: None,
+            })
+        }
+
+        fn feed(&mut self, query: &FeedQuery) -> Result<FeedPage, StorageError> {
+            Ok(FeedPage {
+                entries: Vec::new(),
+                next_after: query.after,
+                head: 0,
+                oldest: None,
+            })
+        }
+
+        fn feed_head(&mut self) -> Result<u64, StorageError> {
+            Ok(0)
+        }
+    }
+
+    fn search() -> MessageQuery {
+        MessageQuery {
+            filter: MessageFilter {
+                q: Some("x".to_owned()),
+                ..MessageFilter::default()
+            },
+            limit: 1,
+            offset: 0,
+            after: None,
+        }
+    }
+
+    #[actix_web::test]
+    async fn searches_take_at_most_half_the_readers_and_a_late_one_gives_up_in_time() {
+        let gate = Arc::new(Gate::default());
+        let readers: Vec<Box<dyn MessageReader>> = (0..4)
+            .map(|_| Box::new(GatedReader(Arc::clone(&gate))) as Box<dyn MessageReader>)
+            .collect();
+        let pool = ReaderPool::start(readers, Duration::from_millis(300));
+        let running: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                actix_web::rt::spawn(async move { pool.list(search()).await })
+            })
+            .collect();
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+
+        let late = pool.list(search()).await.unwrap_err();
+        assert_eq!(late.kind, StorageErrorKind::TimedOut, "{late}");
+        let stats = actix_web::rt::time::timeout(Duration::from_secs(2), pool.stats()).await;
+        assert!(
+            stats.is_ok(),
+            "a reader is free for /stats while searches run"
+        );
+        let listing = MessageQuery {
+            filter: MessageFilter::default(),
+            ..search()
+        };
+        let listed = actix_web::rt::time::timeout(Duration::from_secs(2), pool.list(listing));
+        assert!(listed.await.is_ok(), "and for a listing");
+
+        gate.release();
+        for search in running {
+            search.await.unwrap().unwrap();
+        }
+        assert_eq!(gate.most.load(Ordering::SeqCst), 2, "half of four readers");
     }
 }

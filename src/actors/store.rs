@@ -115,8 +115,8 @@ impl StoreActor {
         let started = Instant::now();
         let result = self.writer.insert_batch(&self.batch);
         self.metrics
-            .store_commit_ms
-            .observe(started.elapsed().as_secs_f64() * 1000.0);
+            .store_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.metrics
             .store_batch_size
             .observe(self.batch.len() as f64);

@@ -8,6 +8,7 @@
 //! Senders often write `?from=+14155550100` unencoded, and form decoding turns that `+` into a
 //! space; a leading space in `from` or `to` is therefore read as `+`.
 
+use super::message::MAX_TEXT_CHARS;
 use super::msisdn::{MSISDN_PATTERN, is_e164};
 use super::position::{InvalidCursor, Position};
 use super::timestamp::Timestamp;
@@ -59,7 +60,7 @@ impl MessageQuery {
             .offset
             .map_or(Some(0), |v| bounded_int(v, "offset", 0, None, &mut errors));
         let filter = raw.filter(&mut errors);
-        let after = raw.cursor.and_then(|cursor| {
+        let after = raw.cursor.filter(|c| !c.is_empty()).and_then(|cursor| {
             let opened = if offset.is_some_and(|offset| offset > 0) {
                 Err("cursor and offset cannot be combined".to_owned())
             } else {
@@ -143,9 +144,26 @@ impl<'a> RawQuery<'a> {
             to: self.to.and_then(|v| msisdn_param(v, "to", errors)),
             since: self.since.and_then(|v| timestamp_param(v, "since", errors)),
             until: self.until.and_then(|v| timestamp_param(v, "until", errors)),
-            q: self.q.filter(|q| !q.is_empty()).map(str::to_owned),
+            q: self.q.and_then(|v| search_param(v, errors)),
         }
     }
+}
+
+/// `q`, when it is not empty and could match: no `text` is longer than [`MAX_TEXT_CHARS`]
+/// characters, so a longer `q` is refused rather than searched for in vain.
+fn search_param(value: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    if value.chars().count() > MAX_TEXT_CHARS {
+        errors.push(FieldError::new(
+            Location::query("q"),
+            "string_too_long",
+            format!("String should have at most {MAX_TEXT_CHARS} characters"),
+        ));
+        return None;
+    }
+    Some(value.to_owned())
 }
 
 pub(super) fn bounded_int(
@@ -294,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_cursor_is_no_cursor() {
+        assert_eq!(parse(&[("cursor", "")]).unwrap().after, None);
+    }
+
+    #[test]
+    fn a_search_as_long_as_the_longest_text_is_accepted() {
+        let longest = "é".repeat(MAX_TEXT_CHARS);
+        assert_eq!(parse(&[("q", &longest)]).unwrap().filter.q, Some(longest));
+    }
+
+    #[test]
     fn lists_every_bad_parameter() {
         let bad = [
             ("limit", "0", "greater_than_equal"),
@@ -307,6 +336,7 @@ mod tests {
             ("to", "+1 415", "string_pattern_mismatch"),
             ("since", "2025-01-15", "datetime_parsing"),
             ("until", "tomorrow", "datetime_parsing"),
+            ("q", &"é".repeat(MAX_TEXT_CHARS + 1), "string_too_long"),
         ];
         for (name, value, kind) in bad {
             let errors = parse(&[(name, value)]).unwrap_err();

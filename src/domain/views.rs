@@ -25,7 +25,7 @@ pub struct Message {
     #[schema(pattern = r"^\+[0-9]{1,15}$")]
     pub to: String,
     /// RFC 3339 in UTC with a `Z`, e.g. `2025-01-15T10:00:00Z` or `...:00.250Z`.
-    #[schema(format = DateTime, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
+    #[schema(format = DateTime, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$")]
     pub ts: String,
     /// Optional; at most 4096 characters (Unicode code points).
     #[schema(max_length = 4096)]

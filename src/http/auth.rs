@@ -30,6 +30,14 @@ impl ReadToken {
         }
     }
 
+    /// Which operations need the token: what the OpenAPI document declares.
+    pub fn access(&self) -> super::openapi::Access {
+        super::openapi::Access {
+            reads: self.digest.is_some(),
+            metrics: self.digest.is_some() && self.protect_metrics,
+        }
+    }
+
     /// Whether a request with this `Authorization` header value may read.
     pub fn allows(&self, authorization: Option<&[u8]>) -> bool {
         let Some(expected) = &self.digest else {

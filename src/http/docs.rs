@@ -94,7 +94,12 @@ pub async fn page() -> HttpResponse {
     params(("file" = String, Path, description = "One of the files `/docs` loads",
         example = "swagger-ui-bundle.js")),
     responses(
-        (status = 200, description = "The file (JavaScript, CSS or PNG)", body = String),
+        (status = 200, description = "The file: a script, the style sheet or the icon",
+            content(
+                (String = "text/javascript"),
+                (String = "text/css"),
+                (String = "image/png"),
+            )),
         (status = 404, description = "Not one of the viewer's files", body = ErrorBody,
             example = json!({"detail": "not found"})),
     )

@@ -1,8 +1,10 @@
-//! `GET /messages` and `GET /stats`: read-only views answered by the reader pool.
+//! `GET /messages`, `GET /messages/export` and `GET /stats`: read-only views answered by the
+//! reader pool. Their answers hold messages, so they carry `Cache-Control: no-store`.
 
+use actix_web::http::header::CACHE_CONTROL;
 use actix_web::web::Bytes;
 use actix_web::web::{Data, Json, Query};
-use actix_web::{HttpRequest, HttpResponse, get};
+use actix_web::{CustomizeResponder, HttpRequest, HttpResponse, Responder, get};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
@@ -44,14 +46,23 @@ pub struct FilterParams {
     /// Exact recipient, E.164, read like `from`.
     #[param(pattern = r"^\+[0-9]{1,15}$", example = "+14155550100")]
     to: Option<String>,
-    /// RFC 3339 UTC (`Z`): messages whose `ts` is at or after this instant.
-    #[param(format = DateTime, example = "2025-01-01T00:00:00Z")]
+    /// RFC 3339 UTC (`Z` only, as `ts`): messages whose `ts` is at or after this instant.
+    #[param(
+        format = DateTime,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$",
+        example = "2025-01-01T00:00:00Z"
+    )]
     since: Option<String>,
-    /// RFC 3339 UTC (`Z`): messages whose `ts` is strictly before this instant.
-    #[param(format = DateTime, example = "2025-02-01T00:00:00Z")]
+    /// RFC 3339 UTC (`Z` only, as `ts`): messages whose `ts` is strictly before this instant.
+    #[param(
+        format = DateTime,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$",
+        example = "2025-02-01T00:00:00Z"
+    )]
     until: Option<String>,
     /// Case-insensitive (all of Unicode) substring of `text`; every character is literal,
-    /// `%` and `_` included. Empty means no filter.
+    /// `%` and `_` included. Empty means no filter. At most 4096 characters, like `text`.
+    #[param(max_length = 4096)]
     q: Option<String>,
 }
 
@@ -71,7 +82,7 @@ pub struct PageParams {
     offset: Option<u64>,
     /// The `next_cursor` of a previous page, with the same filters: continue right after its
     /// last row. An altered cursor, or one made for other filters or another `WEBHOOK_SECRET`,
-    /// is a `422` at `["query", "cursor"]`.
+    /// is a `422` at `["query", "cursor"]`. Empty means absent, as for `q`.
     cursor: Option<String>,
 }
 
@@ -90,7 +101,7 @@ pub enum ReadFailures {
         example = json!({"detail": "missing or invalid bearer token"})
     )]
     Unauthorized(ErrorBody),
-    /// The database is unavailable
+    /// The database is unavailable, or the read ran past `READ_TIMEOUT_MS` and was stopped
     #[response(
         status = 503,
         headers(("Retry-After" = String, description = "Seconds to wait: `1`"))
@@ -111,7 +122,8 @@ const EXPORT_SLICE: usize = 1000;
     params(PageParams, FilterParams),
     security(("api_token" = [])),
     responses(
-        (status = 200, description = "One page", body = MessagesPage),
+        (status = 200, description = "One page", body = MessagesPage,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 422, description = "A parameter is malformed or out of range; `loc` is \
             `[\"query\", name]`", body = ValidationErrorBody),
         ReadFailures,
@@ -123,7 +135,7 @@ pub async fn list(
     req: HttpRequest,
     readers: Data<ReaderPool>,
     cursors: Data<CursorCodec>,
-) -> Result<Json<MessagesPage>, ApiError> {
+) -> Result<CustomizeResponder<Json<MessagesPage>>, ApiError> {
     let pairs = query_pairs(&req)?;
     let query = MessageQuery::from_pairs(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -131,14 +143,21 @@ pub async fn list(
     )?;
     let (limit, offset, filter) = (query.limit, query.offset, query.filter.clone());
     let page = readers.list(query).await?;
-    Ok(Json(MessagesPage {
+    Ok(not_stored(Json(MessagesPage {
         data: page.data,
         total: page.total,
         limit,
         offset,
         next_cursor: page.next.map(|next| cursors.seal(&next, &filter)),
-    }))
+    })))
 }
+
+/// `answer` with `Cache-Control: no-store`: it holds messages, which no cache may keep.
+fn not_stored<R: Responder>(answer: R) -> CustomizeResponder<R> {
+    answer.customize().insert_header((CACHE_CONTROL, NO_STORE))
+}
+
+const NO_STORE: &str = "no-store";
 
 /// Export messages
 ///
@@ -151,7 +170,8 @@ pub async fn list(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "Every matching message, one JSON object per line",
-            content_type = "application/x-ndjson", body = Message),
+            content_type = "application/x-ndjson", body = Message,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 422, description = "A filter is malformed; `loc` is `[\"query\", name]`",
             body = ValidationErrorBody),
         ReadFailures,
@@ -191,6 +211,7 @@ pub async fn export(
     let slices = stream::once(first).chain(rest);
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
+        .insert_header((CACHE_CONTROL, NO_STORE))
         .streaming(slices))
 }
 
@@ -223,11 +244,15 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     tag = "read",
     security(("api_token" = [])),
     responses(
-        (status = 200, description = "The aggregates", body = Stats),
+        (status = 200, description = "The aggregates", body = Stats,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         ReadFailures,
     )
 )]
 #[get("/stats")]
-pub async fn stats(_: ReadAccess, readers: Data<ReaderPool>) -> Result<Json<Stats>, ApiError> {
-    Ok(Json(readers.stats().await?))
+pub async fn stats(
+    _: ReadAccess,
+    readers: Data<ReaderPool>,
+) -> Result<CustomizeResponder<Json<Stats>>, ApiError> {
+    Ok(not_stored(Json(readers.stats().await?)))
 }

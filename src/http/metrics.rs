@@ -20,7 +20,7 @@ use crate::metrics::{Metrics, UNMATCHED_PATH};
 #[utoipa::path(
     operation_id = "metrics",
     tag = "operations",
-    security((), ("api_token" = [])),
+    security(("api_token" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4",
             content_type = "text/plain; version=0.0.4; charset=utf-8", body = String,
@@ -40,6 +40,7 @@ pub async fn scrape(
     metrics
         .store_queue_depth
         .set(i64::try_from(store.queue_depth()).unwrap_or(i64::MAX));
+    metrics.protocol_errors_seen(crate::telemetry::protocol_errors());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

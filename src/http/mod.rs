@@ -1,13 +1,15 @@
 //! The HTTP contract: routes, middleware and the answers for unknown paths and methods.
 //!
 //! Every route is registered in [`endpoints`], through `utoipa-actix-web`, so that each one is
-//! also in the OpenAPI document (see [`openapi`]); the `405` answers are derived from that
-//! document, so they cover exactly the same paths.
+//! also in the OpenAPI document (see [`openapi`]); the `405` and `OPTIONS` answers are derived
+//! from that document, so they cover exactly the same paths.
 
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod log_budget;
 pub mod messages;
+pub mod methods;
 pub mod metrics;
 pub mod openapi;
 pub mod request_log;
@@ -15,17 +17,25 @@ pub mod signature;
 pub mod status;
 pub mod webhook;
 
+use actix_web::guard;
 use actix_web::web::{self, ServiceConfig};
 use utoipa_actix_web::service_config::ServiceConfig as DocumentedConfig;
 
 use crate::error::ApiError;
 
-/// Registers every route. Each path answers 405 (with `Allow`) to other methods, and any other
-/// path answers 404, both as JSON.
+/// Registers every route. Each path answers `OPTIONS` with `204` and `Allow`, and other
+/// methods it does not answer with a JSON `405` (with `Allow`); any other path answers a JSON
+/// `404`. `HEAD` reaches the routes as `GET` ([`methods::answer_head_as_get`]).
 pub fn routes(cfg: &mut ServiceConfig) {
     endpoints(&mut DocumentedConfig::new(cfg));
     for (path, allow) in &openapi::document().allowed_methods {
         let allow = allow.as_str();
+        cfg.route(
+            path,
+            web::route()
+                .guard(guard::Options())
+                .to(move || async move { methods::options(allow) }),
+        );
         cfg.route(
             path,
             web::route()

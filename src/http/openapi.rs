@@ -8,17 +8,30 @@
 //! lists exactly the routes the server answers; the answers to other methods (`405`) are
 //! derived from it in turn. Open without a token, like `/health`: it describes the contract and
 //! holds no data.
+//!
+//! The document served says what the running configuration asks for ([`Served`]): the reads
+//! need the bearer token only when `API_TOKEN` is set, and `/metrics` only when
+//! `METRICS_REQUIRE_TOKEN` is on too (otherwise they carry no `security`), and `/webhook` lists
+//! only the signature headers the server reads (`X-Signature-Timestamp` unless
+//! `X_SIGNATURE_TIMESTAMP` is `off`, the Standard Webhooks headers when
+//! `STANDARD_WEBHOOK_SECRET` is set). A client or fuzzer generating requests from the document
+//! is answered as it says.
 
 use std::sync::LazyLock;
 
 use actix_web::App;
+use actix_web::web::Data;
 use actix_web::{HttpResponse, get};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
+
+use super::signature::SIGNATURE_TIMESTAMP_HEADER;
+use crate::config::{Config, TimestampMode};
+use crate::signing::standard;
 
 /// The name of the bearer-token security scheme in the document.
 pub const TOKEN_SCHEME: &str = "api_token";
@@ -65,12 +78,56 @@ impl Modify for BearerToken {
     }
 }
 
+/// Which operations need the bearer token, as the running configuration says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// `/messages`, `/messages/export` and `/stats` (`API_TOKEN` is set).
+    pub reads: bool,
+    /// `/metrics` (`METRICS_REQUIRE_TOKEN` is on as well).
+    pub metrics: bool,
+}
+
+/// The document as a running server serves it: made once, from its configuration.
+pub struct Served(Vec<u8>);
+
+impl Served {
+    /// The document for a server running with `config`, whose reads need the token as
+    /// `access` says.
+    pub fn for_config(config: &Config, access: Access) -> Self {
+        let mut api = secured(document().api.clone(), access);
+        let mut unread: Vec<&str> = Vec::new();
+        if config.x_signature_timestamp == TimestampMode::Off {
+            unread.push(SIGNATURE_TIMESTAMP_HEADER);
+        }
+        if config.standard_webhook_keys().is_none() {
+            for names in &standard::HEADER_FAMILIES {
+                unread.extend([names.id, names.timestamp, names.signature]);
+            }
+        }
+        for item in api.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                if let Some(parameters) = operation.parameters.as_mut() {
+                    parameters.retain(|p| match p {
+                        RefOr::T(p) => {
+                            !(p.parameter_in == ParameterIn::Header
+                                && unread.iter().any(|name| p.name.eq_ignore_ascii_case(name)))
+                        }
+                        RefOr::Ref(_) => true,
+                    });
+                }
+            }
+        }
+        Self(serde_json::to_vec_pretty(&api).expect("the OpenAPI document serializes"))
+    }
+}
+
 /// The document, built once, and what is derived from it.
 pub struct Document {
+    /// Every operation that can need the token says so (`security`), and `/webhook` names every
+    /// signature header the verifier can read.
     pub api: utoipa::openapi::OpenApi,
-    /// `api` as served.
-    pub json: Vec<u8>,
-    /// Each path and the methods it answers, as an `Allow` header value (`GET, HEAD`...).
+    /// Each path and the methods it answers, as an `Allow` header value (`GET, HEAD, OPTIONS`
+    /// for a documented `GET`).
     pub allowed_methods: Vec<(String, String)>,
 }
 
@@ -87,16 +144,39 @@ static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
         .iter()
         .map(|(path, item)| {
             let methods: Vec<&str> = operations(item).map(|(method, _)| method).collect();
-            (path.clone(), methods.join(", "))
+            (path.clone(), super::methods::allow(&methods))
         })
         .collect();
-    let json = serde_json::to_vec_pretty(&api).expect("the OpenAPI document serializes");
     Document {
         api,
-        json,
         allowed_methods,
     }
 });
+
+/// `api` with `security` only on the operations `access` says need the token, and without the
+/// token's scheme when none does.
+fn secured(mut api: utoipa::openapi::OpenApi, access: Access) -> utoipa::openapi::OpenApi {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let needed = if path == "/metrics" {
+            access.metrics
+        } else {
+            access.reads
+        };
+        for operation in operations_mut(item) {
+            if operation.security.is_some() {
+                operation.security = needed
+                    .then(|| vec![SecurityRequirement::new(TOKEN_SCHEME, Vec::<String>::new())]);
+            }
+        }
+    }
+    if !access.reads
+        && !access.metrics
+        && let Some(components) = api.components.as_mut()
+    {
+        components.security_schemes.remove(TOKEN_SCHEME);
+    }
+    api
+}
 
 /// The OpenAPI document of every route [`super::routes`] registers.
 pub fn document() -> &'static Document {
@@ -146,9 +226,10 @@ fn describe_request_ids(api: &mut utoipa::openapi::OpenApi) {
         .required(Required::False)
         .description(Some(
             "Kept and echoed when it is 1 to 128 visible ASCII characters without `\"` or \
-             `\\`; otherwise a new id replaces it. It appears on every log line of the request.",
+             `\\`; any other value (longer, empty, or with other characters) is not refused \
+             but replaced by a new id. It appears on every log line of the request.",
         ))
-        .schema(Some(string().max_length(Some(128))))
+        .schema(Some(string()))
         .build();
     let header = HeaderBuilder::new()
         .schema(Some(string()))
@@ -186,10 +267,10 @@ const REQUEST_ID_HEADER_NAME: &str = "X-Request-ID";
         body = Object))
 )]
 #[get("/openapi.json")]
-pub async fn serve() -> HttpResponse {
+pub async fn serve(served: Data<Served>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document().json.as_slice())
+        .body(served.0.clone())
 }
 
 #[cfg(test)]

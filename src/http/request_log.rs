@@ -4,7 +4,7 @@
 //! one), stores it for the request and echoes it in the response. [`AccessLog`] opens the root
 //! span every log line of the request carries (`request_id`, `method`, `path`, and what handlers
 //! record: `message_id`, `dup`, `result`) and closes it with one line holding `status` and
-//! `latency_ms`.
+//! `latency_ms`. Values the client chose are cut to [`MAX_LOGGED_CHARS`] characters.
 
 use std::time::Instant;
 
@@ -21,6 +21,18 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 
 /// The longest caller-supplied request id that is kept.
 const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The most characters a value the client chose (a path, a `message_id`) adds to a log line.
+pub const MAX_LOGGED_CHARS: usize = 128;
+
+/// `value` as a log line may hold it: at most [`MAX_LOGGED_CHARS`] characters, a longer one
+/// cut and marked with `…`, so a client cannot make one line as long as its request.
+pub fn capped(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(MAX_LOGGED_CHARS) {
+        Some((end, _)) => format!("{}…", &value[..end]).into(),
+        None => value.into(),
+    }
+}
 
 /// This request's id.
 #[derive(Clone, Debug)]
@@ -73,7 +85,7 @@ impl RootSpanBuilder for AccessLog {
             "request",
             request_id = %request_id,
             method = %request.method(),
-            path = %request.path(),
+            path = %capped(request.path()),
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
             message_id = tracing::field::Empty,
@@ -109,7 +121,16 @@ impl RootSpanBuilder for AccessLog {
 
 #[cfg(test)]
 mod tests {
-    use super::is_sane_request_id;
+    use super::{MAX_LOGGED_CHARS, capped, is_sane_request_id};
+
+    #[test]
+    fn a_logged_client_value_is_cut_on_a_character_boundary() {
+        assert_eq!(capped("short"), "short");
+        let long = "é".repeat(MAX_LOGGED_CHARS + 10);
+        let cut = capped(&long);
+        assert_eq!(cut.chars().count(), MAX_LOGGED_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
 
     #[test]
     fn keeps_ordinary_ids_and_refuses_ones_that_could_break_a_log_line() {

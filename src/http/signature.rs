@@ -4,19 +4,23 @@
 //! the body is read. The body is read once, within `CLIENT_TIMEOUT_SECS` and never past the size
 //! limit (a `Content-Length` over it is refused before reading). Its HMAC is compared in
 //! constant time before anything parses it. Every failure is the same `401 invalid signature`
-//! to the sender; the log line says which check failed.
+//! to the sender; the log line says which check failed (at most a few such lines a second:
+//! any client can cause them; the metrics count every one). A body sent with a `Content-Encoding`
+//! other than `identity` is refused (`415`) before anything else: it is never decompressed,
+//! and its encoded bytes are not the contract's JSON.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{CONTENT_LENGTH, HeaderMap};
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, HeaderMap};
 use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use utoipa::IntoParams;
 
+use super::log_budget::LogBudget;
 use crate::config::{Config, TimestampMode};
 use crate::domain::timestamp::now_secs;
 use crate::error::ApiError;
@@ -30,7 +34,8 @@ pub const SIGNATURE_TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 
 /// The signature headers of `POST /webhook`, as the OpenAPI document lists them. A request
 /// carries `X-Signature` (and `X-Signature-Timestamp` when replay protection is on) or, when
-/// `STANDARD_WEBHOOK_SECRET` is set, the three Standard Webhooks headers. A test checks these
+/// `STANDARD_WEBHOOK_SECRET` is set, the three Standard Webhooks headers (named `webhook-*` or
+/// `svix-*`). A test checks these
 /// names against the ones the verifier reads.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
@@ -76,6 +81,25 @@ pub struct SignatureHeaders {
     /// {webhook-id}.{webhook-timestamp}.{body}>` entries; any one may match.
     #[param(rename = "webhook-signature", nullable = false)]
     webhook_signature: Option<String>,
+    /// `webhook-id` as Svix-built senders name it; the same rules apply.
+    #[param(
+        rename = "svix-id",
+        nullable = false,
+        example = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    )]
+    svix_id: Option<String>,
+    /// `webhook-timestamp` as Svix-built senders name it; the same rules apply.
+    #[param(
+        rename = "svix-timestamp",
+        nullable = false,
+        pattern = "^[0-9]+$",
+        example = "1736935200"
+    )]
+    svix_timestamp: Option<String>,
+    /// `webhook-signature` as Svix-built senders name it, over
+    /// `{svix-id}.{svix-timestamp}.{body}`; the same rules apply.
+    #[param(rename = "svix-signature", nullable = false)]
+    svix_signature: Option<String>,
 }
 
 /// Which signature scheme a request used, as the metrics label it.
@@ -107,7 +131,12 @@ pub struct WebhookVerifier {
     tolerance_secs: u64,
     max_body_bytes: usize,
     body_timeout: Duration,
+    /// Rejections are logged at most this often; every one is counted in the metrics.
+    rejections_logged: LogBudget,
 }
+
+/// Rejected signatures logged per second at most.
+const REJECTIONS_LOGGED_PER_SECOND: u32 = 5;
 
 /// What the headers claim, checked for shape and freshness, before the body is read.
 enum Claim {
@@ -136,7 +165,23 @@ impl WebhookVerifier {
             tolerance_secs: config.signature_tolerance_secs,
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.client_timeout(),
+            rejections_logged: LogBudget::new(REJECTIONS_LOGGED_PER_SECOND),
         }
+    }
+
+    /// The answer to a rejected signature, logged as an error within the log budget.
+    fn rejected(&self, problem: &'static str) -> ApiError {
+        match self.rejections_logged.admit() {
+            Some(0) => tracing::error!(problem, "invalid signature: {problem}"),
+            Some(held_back) => tracing::error!(
+                problem,
+                held_back,
+                "invalid signature: {problem} ({held_back} more since the last such line, \
+                 not logged)"
+            ),
+            None => {}
+        }
+        ApiError::InvalidSignature
     }
 
     fn claim(&self, headers: &HeaderMap, now: i64) -> Result<Claim, &'static str> {
@@ -145,14 +190,21 @@ impl WebhookVerifier {
                 .get(name)
                 .map(|v| v.to_str().map_err(|_| "malformed"))
         };
+        // Any header of a family makes the request a Standard Webhooks one: a malformed or
+        // partial set is refused, never ignored beside an `X-Signature`.
+        let family = standard::HEADER_FAMILIES.iter().find(|names| {
+            [names.signature, names.id, names.timestamp]
+                .iter()
+                .any(|name| headers.contains_key(*name))
+        });
         if self.standard.is_some()
-            && let Some(signatures) = header(standard::SIGNATURE_HEADER)
+            && let Some(names) = family
         {
-            let id = header(standard::ID_HEADER).ok_or("missing webhook-id")??;
-            let timestamp =
-                header(standard::TIMESTAMP_HEADER).ok_or("missing webhook-timestamp")??;
+            let signatures = header(names.signature).ok_or("missing signature")?;
+            let id = header(names.id).ok_or("missing id")??;
+            let timestamp = header(names.timestamp).ok_or("missing timestamp")??;
             if id.is_empty() {
-                return Err("missing webhook-id");
+                return Err("missing id");
             }
             if !timestamp_is_fresh(timestamp, now, self.tolerance_secs) {
                 return Err("timestamp outside the tolerance");
@@ -203,9 +255,13 @@ impl WebhookVerifier {
     }
 }
 
-fn rejected(problem: &'static str) -> ApiError {
-    tracing::error!(problem, "invalid signature: {problem}");
-    ApiError::InvalidSignature
+/// Whether the body arrives as it is: no `Content-Encoding`, or `identity`.
+fn unencoded(headers: &HeaderMap) -> bool {
+    headers.get_all(CONTENT_ENCODING).all(|value| {
+        value
+            .to_str()
+            .is_ok_and(|value| value.trim().eq_ignore_ascii_case("identity"))
+    })
 }
 
 /// Reads the whole body, refusing it once it passes `limit` bytes.
@@ -244,6 +300,7 @@ impl FromRequest for VerifiedBody {
             .app_data::<Data<Metrics>>()
             .expect("the Metrics are registered with the app")
             .clone();
+        let unencoded = unencoded(req.headers());
         let claim = verifier.claim(req.headers(), now_secs());
         let declared_length = req
             .headers()
@@ -252,14 +309,17 @@ impl FromRequest for VerifiedBody {
             .and_then(|v| v.parse::<usize>().ok());
         let payload = payload.take();
         Box::pin(async move {
-            let claim = claim.map_err(rejected)?;
+            if !unencoded {
+                return Err(ApiError::UnsupportedEncoding);
+            }
+            let claim = claim.map_err(|problem| verifier.rejected(problem))?;
             let reading = read_body(payload, declared_length, verifier.max_body_bytes);
             let body = tokio::time::timeout(verifier.body_timeout, reading)
                 .await
                 .map_err(|_| ApiError::RequestTimeout)??;
             let (scheme, secret) = verifier
                 .check(&claim, &body)
-                .ok_or_else(|| rejected("does not match the body"))?;
+                .ok_or_else(|| verifier.rejected("does not match the body"))?;
             metrics
                 .signatures_verified
                 .with_label_values(&[scheme.as_str(), secret.as_str()])

@@ -4,6 +4,7 @@ use actix_web::web::Data;
 use actix_web::{HttpResponse, post};
 use tracing_actix_web::RootSpan;
 
+use super::request_log::capped;
 use super::signature::{SignatureHeaders, VerifiedBody};
 use super::status::StatusOk;
 use crate::actors::StoreHandle;
@@ -15,7 +16,8 @@ use crate::storage::InsertOutcome;
 /// Store a signed message
 ///
 /// The signature is checked before the body is parsed, and `Content-Type` is ignored: the
-/// signed bytes are parsed as JSON whatever the header says. `200` is sent only once the row is
+/// signed bytes are parsed as JSON whatever the header says. A `Content-Encoding` other than
+/// `identity` is refused (`415`): the body is never decompressed. `200` is sent only once the row is
 /// committed; a redelivered `message_id` gets `200` and no second row.
 #[utoipa::path(
     operation_id = "store_message",
@@ -36,6 +38,8 @@ use crate::storage::InsertOutcome;
             the connection is closed", body = ErrorBody),
         (status = 413, description = "The body is larger than `MAX_BODY_BYTES`",
             body = ErrorBody),
+        (status = 415, description = "`Content-Encoding` other than `identity`: the body \
+            must arrive as it was signed", body = ErrorBody),
         (status = 422, description = "Not JSON, not an object, duplicate keys, or fields that \
             break the rules; every problem is listed", body = ValidationErrorBody),
         (status = 503, description = "The store queue is full or the database is failing; \
@@ -67,7 +71,7 @@ async fn ingest(
 ) -> Result<InsertOutcome, ApiError> {
     let VerifiedBody(body) = body?;
     let message = NewMessage::from_json(&body)?;
-    span.record("message_id", message.message_id.as_str());
+    span.record("message_id", capped(&message.message_id).as_ref());
     Ok(store.ingest(message).await?)
 }
 
@@ -81,6 +85,7 @@ fn result_label(outcome: &Result<InsertOutcome, ApiError>) -> &'static str {
         Err(ApiError::PayloadTooLarge { .. }) => "payload_too_large",
         Err(ApiError::RequestTimeout) => "timeout",
         Err(ApiError::BadRequest) => "bad_request",
+        Err(ApiError::UnsupportedEncoding) => "unsupported_encoding",
         Err(ApiError::Overloaded) => "overloaded",
         Err(_) => "unavailable",
     }

@@ -1,6 +1,10 @@
 //! Standard Webhooks (<https://www.standardwebhooks.com>): headers `webhook-id`,
 //! `webhook-timestamp` (Unix seconds) and `webhook-signature` (space-separated `v1,<base64>`
 //! entries), signed content `{id}.{timestamp}.{body}`, secrets `whsec_<base64>`.
+//!
+//! Senders built on Svix send the same three headers named `svix-id`, `svix-timestamp` and
+//! `svix-signature` (Svix's own verifier reads either family); they mean exactly the same and
+//! are checked by exactly the same rules ([`HEADER_FAMILIES`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -10,6 +14,30 @@ use super::{KeyRing, SecretSlot};
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// The names one family of senders gives the three headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderNames {
+    pub id: &'static str,
+    pub timestamp: &'static str,
+    pub signature: &'static str,
+}
+
+/// The specification's names, then Svix's: a request carrying a signature header of either
+/// family is verified with that family's id and timestamp headers (the specification's first,
+/// when it carries both).
+pub const HEADER_FAMILIES: [HeaderNames; 2] = [
+    HeaderNames {
+        id: ID_HEADER,
+        timestamp: TIMESTAMP_HEADER,
+        signature: SIGNATURE_HEADER,
+    },
+    HeaderNames {
+        id: "svix-id",
+        timestamp: "svix-timestamp",
+        signature: "svix-signature",
+    },
+];
 
 /// The key bytes of a Standard Webhooks secret: the base64 after an optional `whsec_` prefix.
 pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {

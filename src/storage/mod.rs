@@ -56,13 +56,17 @@ impl Default for Tuning {
         }
     }
 }
+/// How long a read may run inside the database when the configuration says nothing
+/// (`READ_TIMEOUT_MS`'s default).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a store is opened and how it works, from the configuration; every store reads what
 /// applies to it.
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
     pub opening: Opening,
-    /// The longest a read may run inside the database.
+    /// The longest a read may run inside the database: past it the store stops the work
+    /// itself (not just the wait for it) and the read fails as [`StorageErrorKind::TimedOut`].
     pub read_timeout: Duration,
     /// The longest a write transaction may take (PostgreSQL).
     pub write_timeout: Duration,
@@ -78,10 +82,18 @@ impl StoreSettings {
     pub fn new(opening: Opening) -> Self {
         Self {
             opening,
-            read_timeout: Duration::from_secs(5),
+            read_timeout: DEFAULT_READ_TIMEOUT,
             write_timeout: Duration::from_secs(10),
             ca_file: None,
             tuning: Tuning::default(),
+        }
+    }
+
+    /// The same settings, with reads stopped after `timeout`.
+    pub fn reading_within(self, timeout: Duration) -> Self {
+        Self {
+            read_timeout: timeout,
+            ..self
         }
     }
 }
@@ -100,7 +112,10 @@ pub fn open(
                 Opening::MustExist => SqliteStorage::open_existing(path)?,
             };
             Ok(Box::new(
-                storage.reporting_to(metrics).planned_with(settings.tuning),
+                storage
+                    .reporting_to(metrics)
+                    .planned_with(settings.tuning)
+                    .reading_within(settings.read_timeout),
             ))
         }
         DatabaseUrl::Postgres(url) => Ok(Box::new(PostgresStorage::open(url, settings)?)),

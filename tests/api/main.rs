@@ -10,13 +10,17 @@ mod postgres;
 mod postgres_setup;
 mod store;
 
+mod hardening;
 mod health;
+mod http_semantics;
 mod logging;
 mod messages;
 mod metrics;
 mod openapi;
+mod openapi_conformance;
 mod process;
 mod routing;
 mod security;
+mod standard_webhooks;
 mod stats;
 mod webhook;

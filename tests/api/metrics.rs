@@ -60,5 +60,5 @@ async fn metrics_count_requests_by_route_pattern_and_webhooks_by_result(store: S
     }
     assert!(text.contains(r#"request_latency_ms_bucket{le="+Inf"}"#));
     assert!(value_of(&text, "store_batch_size_count").unwrap() >= 1.0);
-    assert!(text.contains("store_commit_duration_ms_bucket"));
+    assert!(text.contains("store_commit_duration_seconds_bucket"));
 }

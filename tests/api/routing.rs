@@ -26,13 +26,13 @@ async fn an_unknown_path_is_a_json_404(store: Store) {
 async fn a_wrong_method_is_a_json_405_naming_the_allowed_one(store: Store) {
     let app = spawn_app(store).await;
     let cases = [
-        (reqwest::Method::GET, "/webhook", "POST"),
-        (reqwest::Method::PUT, "/webhook", "POST"),
-        (reqwest::Method::POST, "/messages", "GET"),
-        (reqwest::Method::DELETE, "/stats", "GET"),
-        (reqwest::Method::POST, "/health/live", "GET"),
-        (reqwest::Method::POST, "/health/ready", "GET"),
-        (reqwest::Method::POST, "/metrics", "GET"),
+        (reqwest::Method::GET, "/webhook", "POST, OPTIONS"),
+        (reqwest::Method::PUT, "/webhook", "POST, OPTIONS"),
+        (reqwest::Method::POST, "/messages", "GET, HEAD, OPTIONS"),
+        (reqwest::Method::DELETE, "/stats", "GET, HEAD, OPTIONS"),
+        (reqwest::Method::POST, "/health/live", "GET, HEAD, OPTIONS"),
+        (reqwest::Method::POST, "/health/ready", "GET, HEAD, OPTIONS"),
+        (reqwest::Method::POST, "/metrics", "GET, HEAD, OPTIONS"),
     ];
     for (method, path, allow) in cases {
         let response = app

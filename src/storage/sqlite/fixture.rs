@@ -23,7 +23,13 @@ impl SqliteStorage {
     /// A reader choosing plans by `tuning` and remembering search totals in `totals` (a fresh
     /// `Arc::default()` to count afresh, the store's own to share them with its other readers).
     pub fn reader_with(&self, tuning: Tuning, totals: Arc<TotalCache>) -> SqliteReader {
-        SqliteReader::new(self.path.clone(), self.home, tuning, totals)
+        SqliteReader::new(
+            self.path.clone(),
+            self.home,
+            tuning,
+            totals,
+            self.read_timeout,
+        )
     }
 }
 

@@ -9,18 +9,17 @@
 //!   rows `TextSearch` matches.
 //! - How a page was found ([`Found`]) tells how its `total` is best counted (`totals`).
 
-use std::time::{Duration, Instant};
-
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use super::clause::Clause;
+use super::deadline::Deadline;
 use super::hours::SqliteHours;
 use super::{from_sqlite, text_index};
 use crate::domain::{Message, MessageFilter, MessageSlice, Position, TextSearch};
 use crate::storage::TimeRange;
 use crate::storage::hour_buckets;
-use crate::storage::{StorageError, StorageErrorKind, Tuning};
+use crate::storage::{StorageError, Tuning};
 
 /// How a page was found; for a search, it tells how its total is best counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub enum Found {
 }
 
 /// Up to `limit` rows matching `filter` in listing order, after `after` and then `offset` rows,
-/// and the position of the last one when more follow.
+/// and the position of the last one when more follow. Runs inside `deadline`'s enforcement.
 pub fn select(
     conn: &mut Connection,
     filter: &MessageFilter,
@@ -40,6 +39,7 @@ pub fn select(
     limit: usize,
     offset: u64,
     tuning: Tuning,
+    deadline: Deadline,
 ) -> Result<(MessageSlice, Found), StorageError> {
     let walked = |page| Ok((page, Found::Walking));
     let Some(q) = &filter.q else {
@@ -59,7 +59,7 @@ pub fn select(
     if expression.is_none() {
         return walked(read_page(conn, &walk, true, limit, offset)?);
     }
-    if let Some(page) = within(conn, tuning.walk_budget, |conn| {
+    if let Some(page) = deadline.within(conn, tuning.walk_budget, |conn| {
         read_page(conn, &walk, true, limit, offset)
     })? {
         return walked(page);
@@ -110,25 +110,6 @@ fn read_page(
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(from_sqlite)?;
     Ok(MessageSlice::of(rows, limit))
-}
-
-/// Runs `read` with a time budget: `None` when it ran out (the read was interrupted).
-pub fn within<T>(
-    conn: &mut Connection,
-    budget: Duration,
-    read: impl FnOnce(&Connection) -> Result<T, StorageError>,
-) -> Result<Option<T>, StorageError> {
-    let deadline = Instant::now() + budget;
-    conn.progress_handler(1_000, Some(move || Instant::now() >= deadline))
-        .map_err(from_sqlite)?;
-    let result = read(conn);
-    conn.progress_handler(0, None::<fn() -> bool>)
-        .map_err(from_sqlite)?;
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if error.kind == StorageErrorKind::TimedOut => Ok(None),
-        Err(error) => Err(error),
-    }
 }
 
 #[cfg(test)]

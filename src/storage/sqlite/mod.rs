@@ -8,6 +8,7 @@
 mod aggregates;
 mod checkpoint;
 mod clause;
+mod deadline;
 mod feed;
 #[cfg(test)]
 mod fixture;
@@ -32,7 +33,8 @@ pub use reader::SqliteReader;
 pub use writer::SqliteWriter;
 
 use super::{
-    MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind, Tuning, Upkeep,
+    DEFAULT_READ_TIMEOUT, MessageReader, MessageWriter, Storage, StorageError, StorageErrorKind,
+    Tuning, Upkeep,
 };
 use crate::metrics::Metrics;
 
@@ -60,6 +62,8 @@ pub struct SqliteStorage {
     metrics: Metrics,
     /// How its readers plan pages.
     tuning: Tuning,
+    /// The longest a read may run.
+    read_timeout: Duration,
 }
 
 impl SqliteStorage {
@@ -91,6 +95,7 @@ impl SqliteStorage {
             wal_bytes: Arc::default(),
             metrics: Metrics::new(),
             tuning: Tuning::default(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
         })
     }
 
@@ -103,6 +108,12 @@ impl SqliteStorage {
     /// The same store, its readers planning pages with `tuning`.
     pub fn planned_with(mut self, tuning: Tuning) -> Self {
         self.tuning = tuning;
+        self
+    }
+
+    /// The same store, its reads interrupted once they run for `timeout`.
+    pub fn reading_within(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
         self
     }
 
@@ -141,6 +152,7 @@ impl Storage for SqliteStorage {
             self.home,
             self.tuning,
             Arc::clone(&self.totals),
+            self.read_timeout,
         ))
     }
 

@@ -6,6 +6,8 @@
 //! New rows are indexed in the background, oldest first; `indexed_through` is the highest rowid
 //! indexed, and rows after it must be searched directly.
 
+use std::collections::HashSet;
+
 use rusqlite::{Connection, Transaction, params};
 
 use super::from_sqlite;
@@ -102,16 +104,32 @@ pub fn backlog(conn: &Connection) -> Result<i64, StorageError> {
     }
 }
 
-/// The full-text query finding rows that hold every trigram of `needle` (already folded), or
-/// `None` when it is shorter than a trigram and the index cannot help.
+/// The most trigrams of a needle the full-text query asks for. Each one is a term the index
+/// must look up and intersect, so a long needle would cost time growing with its length; a few
+/// spread along it narrow the candidates about as well, and the exact check after the query
+/// keeps the results correct whichever are chosen.
+pub const MAX_QUERY_TRIGRAMS: usize = 12;
+
+/// The full-text query finding rows that hold every chosen trigram of `needle` (already
+/// folded): at most [`MAX_QUERY_TRIGRAMS`] distinct ones, spread along it. `None` when it has
+/// no trigram the index can look up (shorter than three characters, or every trigram holds a
+/// NUL, which the full-text query syntax cannot quote): the rows are then walked.
 pub fn match_expression(needle: &str) -> Option<String> {
     let chars: Vec<char> = needle.chars().collect();
-    if chars.len() < 3 {
+    let mut seen = HashSet::new();
+    let distinct: Vec<String> = chars
+        .windows(3)
+        .map(|window| window.iter().collect::<String>())
+        .filter(|trigram| !trigram.contains('\0') && seen.insert(trigram.clone()))
+        .collect();
+    if distinct.is_empty() {
         return None;
     }
-    let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    let chosen = distinct.len().min(MAX_QUERY_TRIGRAMS);
+    let mut trigrams: Vec<&String> = (0..chosen)
+        .map(|i| &distinct[i * distinct.len() / chosen])
+        .collect();
     trigrams.sort();
-    trigrams.dedup();
     Some(
         trigrams
             .iter()
@@ -126,7 +144,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use super::match_expression;
+    use super::{MAX_QUERY_TRIGRAMS, match_expression};
     use crate::storage::Tuning;
     use crate::storage::sqlite::fixture::{assert_searches_match, expire, messages, temp_db};
     use crate::storage::{MessageReader, MessageWriter};
@@ -144,6 +162,72 @@ mod tests {
             match_expression("köln").as_deref(),
             Some("\"köl\" AND \"öln\"")
         );
+    }
+
+    #[test]
+    fn a_long_needle_asks_for_a_bounded_number_of_trigrams_spread_along_it() {
+        let needle: String = (0..4096)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let expression = match_expression(&needle).unwrap();
+        assert_eq!(expression.matches(" AND ").count() + 1, MAX_QUERY_TRIGRAMS);
+        let unique = "abcdefghijklmnopqrstuvwxyz0123456789";
+        let expression = match_expression(unique).unwrap();
+        assert!(
+            expression.contains("\"abc\"") && expression.contains("\"rst\""),
+            "{expression}"
+        );
+    }
+
+    #[test]
+    fn trigrams_holding_a_nul_are_left_out_of_the_query() {
+        assert_eq!(match_expression("ab\0").as_deref(), None);
+        assert_eq!(match_expression("a\0bcd").as_deref(), Some("\"bcd\""));
+    }
+
+    #[test]
+    fn a_text_holding_a_nul_is_found_through_the_index_by_a_search_holding_it() {
+        let (_dir, storage) = temp_db();
+        let body = |id: &str, text: &str| {
+            let body = serde_json::json!({"message_id": id, "from": "+1", "to": "+2",
+                "ts": "2025-01-15T10:00:00Z", "text": text});
+            crate::domain::NewMessage::from_json(body.to_string().as_bytes()).unwrap()
+        };
+        let mut writer = storage.sqlite_writer();
+        writer
+            .insert_batch(&[
+                body("nul", "before\0after text"),
+                body("plain", "after text"),
+            ])
+            .unwrap();
+        writer.index_text(10).unwrap();
+        let tuning = Tuning {
+            deep_offset: 1,
+            walk_budget: Duration::ZERO,
+        };
+        let mut reader = storage.reader_with(tuning, Arc::default());
+        for (q, want) in [
+            ("E\0AFTER", vec!["nul"]),
+            ("after", vec!["nul", "plain"]),
+            ("abc\0", vec![]),
+        ] {
+            let query = crate::domain::MessageQuery {
+                filter: crate::domain::MessageFilter {
+                    q: Some(q.to_owned()),
+                    ..Default::default()
+                },
+                limit: 10,
+                offset: 0,
+                after: None,
+            };
+            let page = reader.list(&query).unwrap();
+            let got: Vec<&str> = page.data.iter().map(|m| m.message_id.as_str()).collect();
+            assert_eq!(
+                (got, page.total),
+                (want.clone(), want.len() as u64),
+                "{q:?}"
+            );
+        }
     }
 
     #[test]

@@ -10,8 +10,9 @@
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::clause::Clause;
+use super::deadline::Deadline;
 use super::hours::SqliteHours;
-use super::listing::{Found, within};
+use super::listing::Found;
 use super::{from_sqlite, text_index};
 use crate::domain::{MessageFilter, TextSearch};
 use crate::storage::StorageError;
@@ -20,12 +21,14 @@ use crate::storage::Tuning;
 use crate::storage::hour_buckets;
 use crate::storage::total_cache::{RememberedTotal, SearchKey, TotalCache};
 
-/// How many rows match `filter`; `found` is how its page was found.
+/// How many rows match `filter`; `found` is how its page was found. Runs inside `deadline`'s
+/// enforcement.
 pub fn count(
     conn: &mut Connection,
     filter: &MessageFilter,
     found: Found,
     tuning: Tuning,
+    deadline: Deadline,
     cache: &TotalCache,
 ) -> Result<u64, StorageError> {
     let MessageFilter { from, to, q, .. } = filter;
@@ -56,7 +59,7 @@ pub fn count(
         ),
         (None, None, true, None) => hour_buckets::count(&mut SqliteHours(conn), range),
         (_, _, _, None) => count_rows(conn, &Clause::new(filter, None), true),
-        (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, cache),
+        (_, _, _, Some(q)) => count_search(conn, filter, q, found, tuning, deadline, cache),
     }
 }
 
@@ -68,6 +71,7 @@ fn count_search(
     q: &str,
     found: Found,
     tuning: Tuning,
+    deadline: Deadline,
     cache: &TotalCache,
 ) -> Result<u64, StorageError> {
     let needle = TextSearch::new(q).needle().to_owned();
@@ -88,7 +92,7 @@ fn count_search(
             let since = Clause::stored_after(filter, known.through, &needle);
             known.total + count_rows(conn, &since, false)?
         }
-        None => count_afresh(conn, filter, &needle, found, tuning)?,
+        None => count_afresh(conn, filter, &needle, found, tuning, deadline)?,
     };
     cache.put(
         key,
@@ -108,6 +112,7 @@ fn count_afresh(
     needle: &str,
     found: Found,
     tuning: Tuning,
+    deadline: Deadline,
 ) -> Result<u64, StorageError> {
     // Counting through the text index is fast unless the word is common, and then nothing is.
     // A rare word (its page came through the index) is counted there whatever it takes (a cold
@@ -121,7 +126,7 @@ fn count_afresh(
     let candidates = Clause::candidates(filter, None, expression, indexed_through, needle);
     let counted = match found {
         Found::ThroughTextIndex => Some(count_rows(conn, &candidates, false)?),
-        Found::Walking => within(conn, tuning.walk_budget, |conn| {
+        Found::Walking => deadline.within(conn, tuning.walk_budget, |conn| {
             count_rows(conn, &candidates, false)
         })?,
     };
