@@ -47,7 +47,7 @@ pub fn select(
             (range, offset)
         };
         let clause = Clause::new(filter, range, after);
-        return read_page(client, &clause, limit, offset, false);
+        return read_page(client, &clause, limit, offset, Plan::Planner);
     };
     let needle = TextSearch::new(q).needle().to_owned();
     if needs_exact_check(&needle) {
@@ -55,31 +55,48 @@ pub fn select(
     }
     let walk = Clause::new(filter, range, after).walking(&needle);
     if needle.chars().count() < 3 {
-        return read_page(client, &walk, limit, offset, false);
+        return read_page(client, &walk, limit, offset, Plan::Walk);
     }
     let within_budget = match tuning.walk_budget {
         budget if budget.is_zero() => None,
         budget => within(client, budget, read_timeout, |client| {
-            read_page(client, &walk, limit, offset, false)
+            read_page(client, &walk, limit, offset, Plan::Walk)
         })?,
     };
     if let Some(page) = within_budget {
         return Ok(page);
     }
     let candidates = Clause::new(filter, range, after).containing(&needle);
-    read_page(client, &candidates, limit, offset, true)
+    read_page(client, &candidates, limit, offset, Plan::Candidates)
 }
 
-/// Up to `limit` rows of `clause` in listing order after skipping `offset`, and the position
-/// of the last one when more follow. `materialized` first collects every row of the clause
-/// (the planner then finds them the cheapest way, the trigram index for a rare word) and only
-/// then orders them.
+/// How a page is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// As the planner sees fit.
+    Planner,
+    /// In listing order, off the index of the filter (the planner is kept from sorting or
+    /// scanning the table, which it may prefer for a search it cannot estimate), checking each
+    /// row, and stopping as soon as the page is full.
+    Walk,
+    /// Every row of the clause first (the planner finds them the cheapest way, the trigram
+    /// index for a rare word), then put in order.
+    Candidates,
+}
+
+/// Keeps the planner to an ordered index scan for the rest of the transaction, and lets it be.
+const WALK_ONLY: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off";
+const PLAN_FREELY: &str =
+    "SET LOCAL enable_seqscan = on; SET LOCAL enable_bitmapscan = on; SET LOCAL enable_sort = on";
+
+/// Up to `limit` rows of `clause` in listing order after skipping `offset`, read as `plan`
+/// says, and the position of the last one when more follow.
 fn read_page(
     client: &mut Client,
     clause: &Clause,
     limit: usize,
     offset: u64,
-    materialized: bool,
+    plan: Plan,
 ) -> Result<MessageSlice, StorageError> {
     let mut params = clause.params();
     // One row more than asked for tells whether more follow.
@@ -88,7 +105,7 @@ fn read_page(
     let (fetch_at, skip_at) = (params.len() + 1, params.len() + 2);
     params.push((&fetch, Type::INT8));
     params.push((&skip, Type::INT8));
-    let source = if materialized {
+    let source = if plan == Plan::Candidates {
         format!(
             "(WITH found AS MATERIALIZED (SELECT {COLUMNS} FROM messages{}) \
              SELECT * FROM found) AS found",
@@ -100,7 +117,13 @@ fn read_page(
     let sql = format!(
         "SELECT {COLUMNS} FROM {source} ORDER BY ts_us, message_id LIMIT ${fetch_at} OFFSET ${skip_at}"
     );
+    if plan == Plan::Walk {
+        client.batch_execute(WALK_ONLY).map_err(from_pg)?;
+    }
     let rows = query(client, &sql, &params)?;
+    if plan == Plan::Walk {
+        client.batch_execute(PLAN_FREELY).map_err(from_pg)?;
+    }
     slice_of(&rows, limit)
 }
 

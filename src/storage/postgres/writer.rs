@@ -41,6 +41,9 @@ const PROBE_LOCK_TIMEOUT_MS: u32 = 500;
 /// An import's transaction may take as long as the import does.
 const BEGIN_IMPORT: &str = "BEGIN; SET LOCAL statement_timeout = 0";
 
+/// What an import leaves the planner to know.
+const ANALYZE: &str = "ANALYZE messages, sender_stats, recipient_stats, hour_counts";
+
 /// Rows copied to the server per step of an import.
 const IMPORT_STAGE_ROWS: usize = 50_000;
 
@@ -186,6 +189,15 @@ impl MessageWriter for PostgresWriter {
         }
         drop(to_writer);
         let result = self.worker.wait(answer, None);
+        if result.as_ref().is_ok_and(|report| report.inserted > 0) {
+            // Fresh statistics, so the planner reads the new rows well before autovacuum
+            // gets to them.
+            self.worker.run(None, |writer| {
+                writer.connection.transaction(BEGIN_IMPORT, |client| {
+                    client.batch_execute(ANALYZE).map_err(from_pg)
+                })
+            })?;
+        }
         for done in progressed.try_iter() {
             progress(done);
         }
