@@ -77,7 +77,12 @@ pub struct PostgresUrl {
 impl PostgresUrl {
     /// Reads a `postgres://` or `postgresql://` URL; `Err` says why not, without the password.
     pub fn parse(url: &str) -> Result<Self, &'static str> {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let parts = UrlParts::of(url).ok_or("not a postgres:// URL")?;
+        let (location, query) = parts.rest.split_once('?').unwrap_or((parts.rest, ""));
+        let base = match parts.userinfo {
+            Some(userinfo) => format!("{}://{userinfo}@{location}", parts.scheme),
+            None => format!("{}://{location}", parts.scheme),
+        };
         let mut tls = TlsMode::Prefer;
         let mut passed_on = Vec::new();
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -202,24 +207,47 @@ fn show(config: &postgres::Config, tls: TlsMode) -> String {
 
 /// A URL refused before it could be parsed, shown with any password replaced by `***`.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some(parts) = UrlParts::of(url) else {
         return "(not a URL)".to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    let rest = tail_without_password(parts.rest);
+    match parts.userinfo {
+        Some(userinfo) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!(
-                "{scheme}://{user}:***@{host}{}",
-                tail_without_password(tail)
-            )
+            format!("{}://{user}:***@{rest}", parts.scheme)
         }
-        None => format!("{scheme}://{authority}{}", tail_without_password(tail)),
+        None => format!("{}://{rest}", parts.scheme),
     }
 }
 
-/// The path and options of a URL, with a `password=` option's value hidden.
+/// A URL cut where the driver cuts it: the credentials are everything before the first `@`
+/// (a password may hold `/` or `?`, which URLs should escape and people do not), the rest is
+/// hosts, database and options.
+struct UrlParts<'a> {
+    scheme: &'a str,
+    userinfo: Option<&'a str>,
+    rest: &'a str,
+}
+
+impl<'a> UrlParts<'a> {
+    fn of(url: &'a str) -> Option<Self> {
+        let (scheme, after_scheme) = url.split_once("://")?;
+        Some(match after_scheme.split_once('@') {
+            Some((userinfo, rest)) => Self {
+                scheme,
+                userinfo: Some(userinfo),
+                rest,
+            },
+            None => Self {
+                scheme,
+                userinfo: None,
+                rest: after_scheme,
+            },
+        })
+    }
+}
+
+/// Hosts, path and options of a URL, with a `password=` option's value hidden.
 fn tail_without_password(tail: &str) -> String {
     let Some((path, query)) = tail.split_once('?') else {
         return tail.to_owned();
@@ -309,6 +337,20 @@ mod tests {
             redact("postgres://app:hunter2@db:5432/m?password=hunter2"),
             "postgres://app:***@db:5432/m?password=***"
         );
+        for password in ["Zm9v/YmFy", "pa?ss-42", "a/b?c"] {
+            let url = format!("postgres://app:{password}@db:notaport/m");
+            assert!(!redact(&url).contains(password), "{}", redact(&url));
+        }
+    }
+
+    #[test]
+    fn a_password_holding_a_slash_or_question_mark_leaves_the_options_alone() {
+        let url = PostgresUrl::parse("postgres://app:pa?ss/42@db:5432/m?sslmode=verify-full")
+            .unwrap();
+        assert_eq!(url.config().get_password(), Some(&b"pa?ss/42"[..]));
+        assert_eq!(url.tls, TlsMode::VerifyFull);
+        assert_eq!(url.config().get_dbname(), Some("m"));
+        assert!(!url.to_string().contains("pa?ss"), "{url}");
     }
 
     #[test]
