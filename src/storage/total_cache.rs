@@ -11,14 +11,23 @@
 //! `q=ORDER` and `q=order`, or `since=…:00Z` and `since=…:00.000Z`, share one entry. At most
 //! [`REMEMBERED_TOTALS`] searches are remembered; a new one beyond that makes the cache forget
 //! the search used least recently, so a burst of one-off searches cannot push out the searches
-//! that are asked again and again. Finding the least recent one looks at every entry, which at
+//! that are asked again and again.
+//!
+//! A count that must look at many rows is made in slices of positions, remembered after each
+//! ([`TotalCache::count_in_slices`]): one that runs past a read's deadline is not lost, and the
+//! next request continues it. Finding the least recent one looks at every entry, which at
 //! a few hundred entries costs far less than the count it saves.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::TimeRange;
+use super::{StorageError, TimeRange};
 use crate::domain::MessageFilter;
+
+/// Positions a count looks at between two remembered steps ([`TotalCache::count_in_slices`]):
+/// a fraction of a second of walking rows, so a count of any size makes progress within a
+/// read's deadline.
+pub const COUNT_SLICE_POSITIONS: i64 = 250_000;
 
 /// Searches whose counts are remembered at most.
 pub const REMEMBERED_TOTALS: usize = 256;
@@ -124,6 +133,30 @@ impl TotalCache {
         state.by_search.insert(key, (total, now));
     }
 
+    /// The matches of `key`'s search among the rows at positions up to `newest`, counted on from
+    /// `start` (a remembered count, or nothing counted yet) one slice of
+    /// [`COUNT_SLICE_POSITIONS`] positions at a time by `count_between(after, through)`. What
+    /// is counted is remembered after every slice, so a count cut short (the read ran past its
+    /// deadline) is continued by the next request instead of begun again.
+    pub fn count_in_slices(
+        &self,
+        key: SearchKey,
+        start: RememberedTotal,
+        newest: i64,
+        mut count_between: impl FnMut(i64, i64) -> Result<u64, StorageError>,
+    ) -> Result<u64, StorageError> {
+        let mut counted = start;
+        loop {
+            self.put(key.clone(), counted);
+            if counted.through >= newest {
+                return Ok(counted.total);
+            }
+            let through = newest.min(counted.through.saturating_add(COUNT_SLICE_POSITIONS));
+            counted.total += count_between(counted.through, through)?;
+            counted.through = through;
+        }
+    }
+
     /// How many searches are remembered.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -155,6 +188,56 @@ mod tests {
             through: 7,
             deletions: 0,
         }
+    }
+
+    #[test]
+    fn a_count_cut_short_is_continued_where_it_stopped() {
+        let cache = TotalCache::default();
+        let start = RememberedTotal {
+            total: 0,
+            through: 0,
+            deletions: 3,
+        };
+        let newest = 3 * super::COUNT_SLICE_POSITIONS + 5;
+        let mut slices = Vec::new();
+        // Every slice holds 10 matches; the third one runs past the deadline.
+        let cut = cache.count_in_slices(search("order"), start, newest, |after, through| {
+            slices.push((after, through));
+            if slices.len() == 3 {
+                return Err(crate::storage::StorageError::new(
+                    crate::storage::StorageErrorKind::TimedOut,
+                    "deadline",
+                ));
+            }
+            Ok(10)
+        });
+        assert!(cut.is_err());
+        let remembered = cache.get(&search("order")).unwrap();
+        assert_eq!(
+            (remembered.total, remembered.through),
+            (20, 2 * super::COUNT_SLICE_POSITIONS),
+            "two slices are kept"
+        );
+        let mut resumed = Vec::new();
+        let total = cache
+            .count_in_slices(search("order"), remembered, newest, |after, through| {
+                resumed.push((after, through));
+                Ok(10)
+            })
+            .unwrap();
+        assert_eq!(total, 40);
+        assert_eq!(
+            resumed,
+            [
+                (
+                    2 * super::COUNT_SLICE_POSITIONS,
+                    3 * super::COUNT_SLICE_POSITIONS
+                ),
+                (3 * super::COUNT_SLICE_POSITIONS, newest)
+            ],
+            "only what was not counted yet"
+        );
+        assert_eq!(cache.get(&search("order")).unwrap().through, newest);
     }
 
     #[test]

@@ -72,10 +72,12 @@ impl Clause {
         self
     }
 
-    /// Only rows stored after position `seq`.
-    pub fn stored_after(mut self, seq: i64) -> Self {
-        let seq = self.param(seq, Type::INT8);
-        self.conditions.push(format!("seq > {seq}"));
+    /// Only rows stored after position `after` and up to `through`.
+    pub fn stored_between(mut self, after: i64, through: i64) -> Self {
+        let after = self.param(after, Type::INT8);
+        let through = self.param(through, Type::INT8);
+        self.conditions
+            .push(format!("seq > {after} AND seq <= {through}"));
         self
     }
 

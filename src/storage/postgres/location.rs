@@ -345,8 +345,8 @@ mod tests {
 
     #[test]
     fn a_password_holding_a_slash_or_question_mark_leaves_the_options_alone() {
-        let url = PostgresUrl::parse("postgres://app:pa?ss/42@db:5432/m?sslmode=verify-full")
-            .unwrap();
+        let url =
+            PostgresUrl::parse("postgres://app:pa?ss/42@db:5432/m?sslmode=verify-full").unwrap();
         assert_eq!(url.config().get_password(), Some(&b"pa?ss/42"[..]));
         assert_eq!(url.tls, TlsMode::VerifyFull);
         assert_eq!(url.config().get_dbname(), Some("m"));

@@ -3,7 +3,7 @@
 //! snapshot, with the read's statement timeout. Readers never wait for writers (MVCC).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
@@ -45,11 +45,13 @@ impl MessageReader for PostgresReader {
     fn list(&mut self, query: &MessageQuery) -> Result<MessagePage, StorageError> {
         let (read_timeout, tuning) = (self.read_timeout, self.tuning);
         let totals = Arc::clone(&self.totals);
+        let deadline = Instant::now() + read_timeout;
         self.connection
             .transaction(&begin_read(read_timeout), |client| {
                 let page = (query.after.as_ref(), query.limit as usize, query.offset);
                 let slice = listing::select(client, &query.filter, page, tuning, read_timeout)?;
-                let total = totals::count(client, &query.filter, &totals)?;
+                let limits = (tuning, read_timeout, deadline);
+                let total = totals::count(client, &query.filter, &totals, limits)?;
                 Ok(MessagePage {
                     data: slice.messages,
                     total,

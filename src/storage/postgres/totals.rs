@@ -8,23 +8,27 @@
 //! meanwhile. Positions are handed out in commit order, so "stored since" misses no row another
 //! replica committed in the meantime.
 
+use std::time::{Duration, Instant};
+
 use postgres::Client;
 use postgres::types::Type;
 
 use super::clause::Clause;
 use super::connection::{get, query, query_one};
-use super::listing::{PostgresHours, for_each_checked};
+use super::listing::{PostgresHours, for_each_checked, within};
 use super::text::needs_exact_check;
 use crate::domain::{MessageFilter, TextSearch};
 use crate::storage::hour_buckets;
 use crate::storage::total_cache::{RememberedTotal, SearchKey, TotalCache};
-use crate::storage::{StorageError, TimeRange};
+use crate::storage::{StorageError, StorageErrorKind, TimeRange, Tuning};
 
-/// How many rows match `filter`.
+/// How many rows match `filter`, planned with `tuning`, in a read whose statements may take
+/// `read_timeout` each and which must end by `deadline`.
 pub fn count(
     client: &mut Client,
     filter: &MessageFilter,
     cache: &TotalCache,
+    limits: (Tuning, Duration, Instant),
 ) -> Result<u64, StorageError> {
     let MessageFilter { from, to, q, .. } = filter;
     let range = TimeRange::of(filter);
@@ -46,7 +50,7 @@ pub fn count(
         ),
         (None, None, true, None) => hour_buckets::count(&mut PostgresHours(client), range),
         (_, _, _, None) => count_rows(client, &Clause::new(filter, range, None)),
-        (_, _, _, Some(q)) => count_search(client, filter, q, cache),
+        (_, _, _, Some(q)) => count_search(client, filter, q, cache, limits),
     }
 }
 
@@ -63,12 +67,16 @@ fn aggregate(client: &mut Client, sql: &str, key: Option<&str>) -> Result<u64, S
 }
 
 /// How many rows match a filter with `q`: the remembered count plus the rows stored since, or
-/// a fresh count; either is remembered for next time.
+/// a fresh count; either is remembered for next time. A count over every row is made in slices
+/// of positions, remembered after each, so one cut short by the read's deadline (checked
+/// between slices: each statement has the whole timeout, the read as a whole too) is continued
+/// by the next request ([`TotalCache::count_in_slices`]).
 fn count_search(
     client: &mut Client,
     filter: &MessageFilter,
     q: &str,
     cache: &TotalCache,
+    (tuning, read_timeout, deadline): (Tuning, Duration, Instant),
 ) -> Result<u64, StorageError> {
     let needle = TextSearch::new(q).needle().to_owned();
     if needs_exact_check(&needle) {
@@ -92,25 +100,47 @@ fn count_search(
         .get(&key)
         .filter(|known| known.deletions == deletions && known.through <= newest);
     let range = TimeRange::of(filter);
-    let total = match remembered {
-        Some(known) => {
-            let since = Clause::new(filter, range, None).stored_after(known.through);
-            known.total + count_rows(client, &since.containing(&needle))?
-        }
-        None => count_rows(
-            client,
-            &Clause::new(filter, range, None).containing(&needle),
-        )?,
+    let fresh = |total| RememberedTotal {
+        total,
+        through: newest,
+        deletions,
     };
-    cache.put(
-        key,
-        RememberedTotal {
-            total,
-            through: newest,
-            deletions,
+    let every_row = Clause::new(filter, range, None);
+    let start = match remembered {
+        Some(known) => known,
+        // Other filters bound the rows, and their index finds them: one count.
+        None if filter.from.is_some() || filter.to.is_some() || range.is_bounded() => {
+            fresh(count_rows(client, &every_row.containing(&needle))?)
+        }
+        // A rare word is counted at once through the trigram index; a common one is not, and
+        // is counted a slice of positions at a time instead.
+        None => match within(client, tuning.walk_budget, read_timeout, |client| {
+            count_rows(
+                client,
+                &Clause::new(filter, range, None).containing(&needle),
+            )
+        })? {
+            Some(total) => fresh(total),
+            None => RememberedTotal {
+                total: 0,
+                through: 0,
+                deletions,
+            },
         },
-    );
-    Ok(total)
+    };
+    cache.count_in_slices(key, start, newest, |after, through| {
+        if Instant::now() >= deadline {
+            return Err(StorageError::new(
+                StorageErrorKind::TimedOut,
+                format!(
+                    "the read ran past its deadline of {} ms",
+                    read_timeout.as_millis()
+                ),
+            ));
+        }
+        let slice = Clause::new(filter, range, None).stored_between(after, through);
+        count_rows(client, &slice.containing(&needle))
+    })
 }
 
 /// How many rows `clause` selects.

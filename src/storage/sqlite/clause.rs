@@ -60,12 +60,15 @@ impl Clause {
         clause
     }
 
-    /// Only the rows stored after `rowid` that match the filters and contain `needle` (already
-    /// folded), read by rowid (the `+` columns keep SQLite off the filter indexes), so only the
-    /// rows stored since are looked at.
-    pub fn stored_after(filter: &MessageFilter, rowid: i64, needle: &str) -> Self {
+    /// Only the rows stored after rowid `after` and up to `through` that match the filters and
+    /// contain `needle` (already folded), read by rowid (the `+` columns keep SQLite off the
+    /// filter indexes), so only the rows of that stretch are looked at.
+    pub fn stored_between(filter: &MessageFilter, after: i64, through: i64, needle: &str) -> Self {
         let mut clause = Self::with_columns(filter, TimeRange::of(filter), None, "+");
-        clause.push("rowid > ?", Value::Integer(rowid));
+        clause.push_all(
+            "rowid > ? AND rowid <= ?",
+            [Value::Integer(after), Value::Integer(through)],
+        );
         clause.text_contains(needle);
         clause
     }

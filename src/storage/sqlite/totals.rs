@@ -5,7 +5,9 @@
 //! otherwise. A search's count is remembered ([`TotalCache`]): asked again, only the rows stored
 //! since are counted, as long as no rows were deleted meanwhile. A search not remembered is
 //! counted through the text index when its page was found there (the word is rare), else
-//! through the text index within the walk budget, else by walking every row of its filter.
+//! through the text index within the walk budget, else by walking every row of its filter:
+//! a search over every row walks them a slice of rowids at a time, remembering the count after
+//! each, so a first count longer than a read's deadline is finished by the requests after it.
 
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
@@ -64,7 +66,9 @@ pub fn count(
 }
 
 /// How many rows match a filter with `q`: the remembered count plus the rows stored since, or
-/// a fresh count; either is remembered for next time.
+/// a fresh count; either is remembered for next time. A count that must walk rows is made in
+/// slices of rowids, remembered after each, so one cut short by the deadline is continued by
+/// the next request ([`TotalCache::count_in_slices`]).
 fn count_search(
     conn: &mut Connection,
     filter: &MessageFilter,
@@ -87,52 +91,64 @@ fn count_search(
     let remembered = cache
         .get(&key)
         .filter(|known| known.deletions == deletions && known.through <= newest);
-    let total = match remembered {
-        Some(known) => {
-            let since = Clause::stored_after(filter, known.through, &needle);
-            known.total + count_rows(conn, &since, false)?
-        }
-        None => count_afresh(conn, filter, &needle, found, tuning, deadline)?,
+    let fresh = |total| RememberedTotal {
+        total,
+        through: newest,
+        deletions,
     };
-    cache.put(
-        key,
-        RememberedTotal {
-            total,
-            through: newest,
-            deletions,
+    let start = match remembered {
+        Some(known) => known,
+        None => match count_through_index(conn, filter, &needle, found, tuning, deadline)? {
+            Some(total) => fresh(total),
+            // Other filters bound the rows to walk, and their index finds them: one count.
+            None if filter.from.is_some()
+                || filter.to.is_some()
+                || TimeRange::of(filter).is_bounded() =>
+            {
+                fresh(count_rows(
+                    conn,
+                    &Clause::containing(filter, None, &needle),
+                    false,
+                )?)
+            }
+            // Every row must be walked: a slice at a time.
+            None => RememberedTotal {
+                total: 0,
+                through: 0,
+                deletions,
+            },
         },
-    );
-    Ok(total)
+    };
+    cache.count_in_slices(key, start, newest, |after, through| {
+        count_rows(
+            conn,
+            &Clause::stored_between(filter, after, through, &needle),
+            false,
+        )
+    })
 }
 
-/// A fresh count of the rows matching `filter` and containing `needle` (already folded).
-fn count_afresh(
+/// The count of the rows matching `filter` and containing `needle` (already folded), taken
+/// through the text index when that is fast: always for a rare word (its page came through the
+/// index), within the walk budget otherwise; `None` when the rows must be walked instead.
+fn count_through_index(
     conn: &mut Connection,
     filter: &MessageFilter,
     needle: &str,
     found: Found,
     tuning: Tuning,
     deadline: Deadline,
-) -> Result<u64, StorageError> {
-    // Counting through the text index is fast unless the word is common, and then nothing is.
-    // A rare word (its page came through the index) is counted there whatever it takes (a cold
-    // cache can make that slow, but walking would be slower still); otherwise the index is tried
-    // within the budget, else every row of the filter is walked (and the result remembered).
-    let walk = Clause::containing(filter, None, needle);
+) -> Result<Option<u64>, StorageError> {
     let Some(expression) = text_index::match_expression(needle) else {
-        return count_rows(conn, &walk, true);
+        return Ok(None);
     };
     let indexed_through = text_index::indexed_through(conn)?;
     let candidates = Clause::candidates(filter, None, expression, indexed_through, needle);
-    let counted = match found {
-        Found::ThroughTextIndex => Some(count_rows(conn, &candidates, false)?),
+    match found {
+        Found::ThroughTextIndex => Ok(Some(count_rows(conn, &candidates, false)?)),
         Found::Walking => deadline.within(conn, tuning.walk_budget, |conn| {
             count_rows(conn, &candidates, false)
-        })?,
-    };
-    match counted {
-        Some(total) => Ok(total),
-        None => count_rows(conn, &walk, false),
+        }),
     }
 }
 
