@@ -111,6 +111,68 @@ fn a_malformed_url_a_refused_password_or_a_missing_database_stops_startup_in_one
     }
 }
 
+/// A password may hold characters that end a URL's authority (`/`, `?`): common in generated
+/// passwords, and read as such by the driver, which takes everything up to the `@` as the
+/// credentials. Whatever else is wrong with such a URL, the password must not be shown, and
+/// `sslmode` must still hold.
+#[test]
+fn a_password_holding_a_slash_or_question_mark_is_never_shown_and_never_weakens_sslmode() {
+    let Some(database) = test_database() else {
+        return;
+    };
+    let Some(port) = database.postgres().local_port() else {
+        postgres::skip(
+            "passwords with URL delimiters",
+            "it needs to know that the server has no TLS, as the one started here has not",
+        );
+        return;
+    };
+    let name = database.postgres().name().to_owned();
+    let cases = [
+        // (why it must fail, the password, URL, what the line must say)
+        (
+            "a malformed port, with a slash in the password",
+            "Zm9v/YmFy",
+            "postgres://app:Zm9v/YmFy@127.0.0.1:notaport/db".to_owned(),
+            "DATABASE_URL",
+        ),
+        (
+            "a malformed port, with a question mark in the password",
+            "pa?ss-42",
+            "postgres://app:pa?ss-42@127.0.0.1:notaport/db".to_owned(),
+            "DATABASE_URL",
+        ),
+        (
+            "sslmode=require against a server without TLS",
+            "pa?ss-43",
+            format!("postgres://app:pa?ss-43@127.0.0.1:{port}/{name}?sslmode=require"),
+            "TLS",
+        ),
+    ];
+
+    let mut problems = Vec::new();
+    for (case, password, url, expected) in cases {
+        let output = run_to_exit(database.dir(), &url, &[]);
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() || stderr.lines().count() != 1 {
+            problems.push(format!("{case}: not refused in one line: {stderr}"));
+        } else if printed.contains(password) {
+            problems.push(format!("{case}: the password shows: {}", stderr.trim()));
+        } else if !stderr.contains(expected) {
+            problems.push(format!(
+                "{case}: does not say {expected:?}: {}",
+                stderr.trim()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 /// Whether every connection the service holds to `database` is encrypted, and how many it
 /// holds.
 fn service_connections_over_tls(database: &PostgresDatabase) -> (usize, bool) {
