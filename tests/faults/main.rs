@@ -28,5 +28,6 @@ mod support;
 mod crash;
 mod graceful;
 mod hostile;
+mod postgres_pgbouncer;
 mod sqlite_disk_full;
 mod sqlite_file;

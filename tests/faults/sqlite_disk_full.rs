@@ -7,50 +7,10 @@ use std::time::Duration;
 use crate::binary::RunningBinary;
 use crate::store::{Store, TestDatabase};
 use crate::support::{
-    Load, LoadPlan, Tally, Tmpfs, assert_all_acknowledged_stored_once, assert_well_formed_503,
-    body, client, fill, get_json, inspect_sqlite_file, post_signed, start, wait_for_not_ready,
-    wait_for_readiness,
+    Load, LoadPlan, assert_all_acknowledged_stored_once, assert_refused_while_full,
+    assert_well_formed_503, body, client, fill, get_json, inspect_sqlite_file, post_signed, start,
+    tmpfs_or_skip, wait_for_readiness,
 };
-
-/// Mounts a tmpfs, or says why this test is skipped.
-fn tmpfs_or_skip(size: &str, test: &str) -> Option<Tmpfs> {
-    match Tmpfs::mount(size) {
-        Ok(tmpfs) => Some(tmpfs),
-        Err(why) => {
-            crate::binary::skip(
-                test,
-                &format!("cannot mount a size-limited tmpfs ({why}); run as root"),
-            );
-            None
-        }
-    }
-}
-
-/// A load that met a full disk got only 200s and well-formed 503s, every request was answered,
-/// readiness names the full disk, and the process is alive.
-async fn assert_refused_while_full(
-    client: &reqwest::Client,
-    service: &RunningBinary,
-    tally: &Tally,
-) {
-    tally.assert_only_200_or_503();
-    assert_eq!(tally.transport_errors, 0, "every request is answered");
-    assert!(
-        tally.count(503) > 0,
-        "the disk filled: {:?}",
-        tally.statuses
-    );
-    wait_for_not_ready(
-        client,
-        service,
-        "database disk is full",
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("readiness follows the full disk");
-    let (live, _) = get_json(client, service, "/health/live").await.unwrap();
-    assert_eq!(live, 200, "still alive");
-}
 
 /// SIGTERM, then a clean exit within the default drain.
 fn stop_cleanly(service: &mut RunningBinary) {
