@@ -29,5 +29,6 @@ mod crash;
 mod graceful;
 mod hostile;
 mod postgres_pgbouncer;
+mod postgres_replicas;
 mod sqlite_disk_full;
 mod sqlite_file;
