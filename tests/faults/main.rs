@@ -28,6 +28,7 @@ mod support;
 mod crash;
 mod graceful;
 mod hostile;
+mod postgres_outage;
 mod postgres_pgbouncer;
 mod postgres_replicas;
 mod sqlite_disk_full;
