@@ -20,6 +20,7 @@ mod helpers;
 #[allow(dead_code)]
 #[path = "../api/postgres.rs"]
 mod postgres;
+mod postgres_proxy;
 #[allow(dead_code)]
 #[path = "../api/store.rs"]
 mod store;
@@ -28,6 +29,7 @@ mod support;
 mod crash;
 mod graceful;
 mod hostile;
+mod postgres_commit;
 mod postgres_outage;
 mod postgres_pgbouncer;
 mod postgres_replicas;
