@@ -30,6 +30,7 @@ mod crash;
 mod graceful;
 mod hostile;
 mod postgres_commit;
+mod postgres_disk_full;
 mod postgres_outage;
 mod postgres_pgbouncer;
 mod postgres_replicas;
