@@ -9,8 +9,8 @@ use crate::postgres;
 use crate::store::TestDatabase;
 use crate::support::{
     Load, LoadPlan, assert_all_acknowledged_stored_once, assert_postgres_aggregates_exact,
-    assert_refused_while_full, assert_well_formed_503, body, client, fill, post_signed, start,
-    stored, tmpfs_or_skip, wait_for_readiness,
+    assert_recovers_by_itself, assert_refused, assert_refused_while_full, assert_taken, client,
+    fill, start, stored, tmpfs_or_skip,
 };
 
 /// Room left beside the filler for the load to fill.
@@ -35,10 +35,7 @@ async fn when_its_writes_fill_the_tables_disk_ingest_answers_503_and_recovers_wh
     let database = TestDatabase::on(postgres);
     let service = start(&database, &[]);
     let client = client();
-    let before = post_signed(&client, &service, body("before-full", 100))
-        .await
-        .unwrap();
-    assert_eq!(before.status, 200, "{before:?}");
+    assert_taken(&client, &service, "before-full", 100).await;
 
     // Another file takes all but a little room, which the service's own writes then fill.
     let filler = disk.path().join("filler");
@@ -55,19 +52,17 @@ async fn when_its_writes_fill_the_tables_disk_ingest_answers_503_and_recovers_wh
     let tally = Load::start(service.url("/webhook"), plan).join().await;
 
     assert_refused_while_full(&client, &service, &tally).await;
-    let refused = post_signed(&client, &service, body("while-full", 900))
-        .await
-        .unwrap();
-    assert_well_formed_503(&refused);
+    assert_refused(&client, &service, "while-full", 900).await;
 
     std::fs::remove_file(&filler).unwrap();
-    wait_for_readiness(&client, &service, 200, Duration::from_secs(5))
-        .await
-        .expect("ready again once there is room");
-    let accepted = post_signed(&client, &service, body("after-cleanup", 100))
-        .await
-        .unwrap();
-    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_recovers_by_itself(
+        &client,
+        &service,
+        Duration::from_secs(5),
+        "after-cleanup",
+        100,
+    )
+    .await;
 
     let mut acknowledged = tally.acknowledged.clone();
     acknowledged.extend(["before-full".to_owned(), "after-cleanup".to_owned()]);

@@ -10,8 +10,8 @@ use crate::postgres::{self, StopMode};
 use crate::store::{Store, TestDatabase};
 use crate::support::{
     Load, LoadPlan, assert_all_acknowledged_stored_once, assert_postgres_aggregates_exact,
-    assert_well_formed_503, body, client, post_signed, start, stored, wait_for_not_ready,
-    wait_for_readiness,
+    assert_recovers_by_itself, assert_refused, assert_taken, assert_well_formed_503, body, client,
+    post_signed, start, stored, wait_for_not_ready, wait_for_readiness,
 };
 
 /// How soon readiness must turn 503 once the database is gone or read-only.
@@ -65,18 +65,10 @@ async fn the_database_stopped_and_restarted_under_load_costs_only_503s_and_loses
 
         cluster.restart();
         let restarted = Instant::now();
-        wait_for_readiness(&client, &service, 200, READY_AGAIN_WITHIN)
-            .await
-            .unwrap_or_else(|e| panic!("{mode:?}: not ready again by itself: {e}"));
-        let ready_after = restarted.elapsed();
-        let after = post_signed(&client, &service, body(&format!("back-{mode:?}"), 16))
-            .await
-            .unwrap();
-        assert_eq!(
-            after.status, 200,
-            "{mode:?}: takes messages again: {after:?}"
-        );
-        acknowledged.push(format!("back-{mode:?}"));
+        let back = format!("back-{mode:?}");
+        assert_recovers_by_itself(&client, &service, READY_AGAIN_WITHIN, &back, 16).await;
+        let back_after = restarted.elapsed();
+        acknowledged.push(back);
         let tally = load.finish().await;
 
         tally.assert_only_200_or_503();
@@ -88,8 +80,8 @@ async fn the_database_stopped_and_restarted_under_load_costs_only_503s_and_loses
         acknowledged.extend(tally.acknowledged);
         eprintln!(
             "database stopped ({mode:?}) under load: statuses {:?}; not ready after \
-             {not_ready_after:?}, a webhook refused in {refused_after:?}, ready again \
-             {ready_after:?} after the restart",
+             {not_ready_after:?}, a webhook refused in {refused_after:?}, ready and \
+             taking messages {back_after:?} after the restart",
             tally.statuses
         );
     }
@@ -111,10 +103,7 @@ async fn readiness_follows_the_database_turning_read_only_and_back_without_a_res
     let database = TestDatabase::new(Store::Postgres);
     let service = start(&database, &[]);
     let client = client();
-    let before = post_signed(&client, &service, body("before", 16))
-        .await
-        .unwrap();
-    assert_eq!(before.status, 200, "{before:?}");
+    assert_taken(&client, &service, "before", 16).await;
 
     database
         .postgres()
@@ -123,22 +112,13 @@ async fn readiness_follows_the_database_turning_read_only_and_back_without_a_res
     wait_for_not_ready(&client, &service, "database is read-only", NOT_READY_WITHIN)
         .await
         .expect("readiness follows the failover");
-    let refused = post_signed(&client, &service, body("while-read-only", 16))
-        .await
-        .unwrap();
-    assert_well_formed_503(&refused);
+    assert_refused(&client, &service, "while-read-only", 16).await;
 
     database
         .postgres()
         .switch_read_only(false)
         .expect("the database takes writes again");
-    wait_for_readiness(&client, &service, 200, READY_AGAIN_WITHIN)
-        .await
-        .expect("ready again by itself");
-    let after = post_signed(&client, &service, body("after", 16))
-        .await
-        .unwrap();
-    assert_eq!(after.status, 200, "{after:?}");
+    assert_recovers_by_itself(&client, &service, READY_AGAIN_WITHIN, "after", 16).await;
 
     let stored = stored(&client, &service).await;
     assert_all_acknowledged_stored_once(&stored, &["before".to_owned(), "after".to_owned()]);

@@ -145,6 +145,55 @@ pub fn assert_well_formed_503(answer: &Answer) {
     );
 }
 
+/// POSTs message `id` with `text_len` characters of text; an answer there must be.
+async fn post_message(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    id: &str,
+    text_len: usize,
+) -> Answer {
+    post_signed(client, service, body(id, text_len))
+        .await
+        .unwrap_or_else(|e| panic!("{id}: no answer: {e}"))
+}
+
+/// POSTs message `id` with `text_len` characters of text and asserts it is taken: 200.
+pub async fn assert_taken(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    id: &str,
+    text_len: usize,
+) {
+    let answer = post_message(client, service, id, text_len).await;
+    assert_eq!(answer.status, 200, "{id} is taken: {answer:?}");
+}
+
+/// POSTs message `id` with `text_len` characters of text and asserts it is refused as the
+/// contract says (see [`assert_well_formed_503`]).
+pub async fn assert_refused(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    id: &str,
+    text_len: usize,
+) {
+    assert_well_formed_503(&post_message(client, service, id, text_len).await);
+}
+
+/// Waits up to `limit` for readiness to come back by itself, then asserts that message `id`
+/// (with `text_len` characters of text) is taken.
+pub async fn assert_recovers_by_itself(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    limit: Duration,
+    id: &str,
+    text_len: usize,
+) {
+    wait_for_readiness(client, service, 200, limit)
+        .await
+        .unwrap_or_else(|e| panic!("not ready again by itself: {e}"));
+    assert_taken(client, service, id, text_len).await;
+}
+
 /// GETs `path` and returns its status and JSON body.
 pub async fn get_json(
     client: &reqwest::Client,
