@@ -5,7 +5,9 @@
 //! `pg_ctl` from `pg_config --bindir` (else the newest `/usr/lib/postgresql/*/bin`). It listens on
 //! a free port of 127.0.0.1 and on a unix socket in its folder, and runs as the `postgres` user
 //! when the tests run as root (the server refuses root). Each test gets a database of its own,
-//! dropped with its handle; fault tests that stop or restart a server get a [`PrivateCluster`].
+//! dropped with its handle, which can also end its sessions, fail it over to read-only, or put
+//! its tables on a folder of their own; tests that stop or restart a server, or need it to
+//! serve TLS, get a [`PrivateCluster`].
 //!
 //! Roles: the superuser `postgres` is trusted on the socket and on 127.0.0.1, for the tests'
 //! own administration; the service connects as [`APP_ROLE`], which owns the test's database
@@ -881,7 +883,8 @@ fn stop_command(programs: &Programs, data: &Path, mode: StopMode) -> Vec<OsStrin
     words
 }
 
-/// A cluster one test owns, to stop, restart or fill; stopped and deleted when dropped.
+/// A cluster one test owns, to stop, restart, fill or serve TLS; stopped and deleted when
+/// dropped.
 pub struct PrivateCluster {
     cluster: Cluster,
 }

@@ -173,14 +173,14 @@ fn a_password_holding_a_slash_or_question_mark_is_never_shown_and_never_weakens_
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Whether every connection the service holds to `database` is encrypted, and how many it
-/// holds.
-fn service_connections_over_tls(database: &PostgresDatabase) -> (usize, bool) {
+/// How many connections to `database` the client named `application` holds, and whether
+/// every one of them is encrypted.
+fn connections_over_tls(database: &PostgresDatabase, application: &str) -> (usize, bool) {
     let seen = database
         .psql(&format!(
             "SELECT count(*) || ',' || coalesce(bool_and(ssl), false) \
              FROM pg_stat_activity JOIN pg_stat_ssl USING (pid) \
-             WHERE datname = '{}' AND application_name = 'webhook-processor'",
+             WHERE datname = '{}' AND application_name = '{application}'",
             database.name()
         ))
         .expect("pg_stat_ssl answers");
@@ -188,10 +188,20 @@ fn service_connections_over_tls(database: &PostgresDatabase) -> (usize, bool) {
     (count.parse().expect("a count"), all == "true")
 }
 
-/// Starts the service on `url`, proves it stores a message, and says whether its connections
-/// are encrypted.
-async fn serves_over(database: &TestDatabase, url: &str, extra: &[(&str, &str)]) -> bool {
-    let mut vars = vec![("DATABASE_URL", url), ("READERS", "1"), ("WORKERS", "1")];
+/// Starts the service on `url` (which has options already), connecting as `application`,
+/// proves it stores a message, and says whether its connections are encrypted.
+async fn serves_over(
+    database: &TestDatabase,
+    application: &str,
+    url: &str,
+    extra: &[(&str, &str)],
+) -> bool {
+    let named = format!("{url}&application_name={application}");
+    let mut vars = vec![
+        ("DATABASE_URL", &*named),
+        ("READERS", "1"),
+        ("WORKERS", "1"),
+    ];
     vars.extend_from_slice(extra);
     let service = RunningBinary::start(database, SECRET, &vars);
     let body = serde_json::to_vec(&message(
@@ -210,7 +220,7 @@ async fn serves_over(database: &TestDatabase, url: &str, extra: &[(&str, &str)])
         .await
         .expect("answered");
     assert_eq!(answer.status(), 200, "{url}: a message is stored");
-    let (connections, encrypted) = service_connections_over_tls(database.postgres());
+    let (connections, encrypted) = connections_over_tls(database.postgres(), application);
     assert!(connections > 0, "{url}: the service is connected");
     encrypted
 }
@@ -233,23 +243,34 @@ async fn tls_is_used_as_sslmode_says_and_a_server_that_cannot_be_verified_stops_
     let by_name = by_address.replace("@127.0.0.1:", "@localhost:");
     let with_ca = [("DATABASE_CA_FILE", ca_file.as_str())];
 
-    assert!(
-        serves_over(&database, &format!("{by_address}?sslmode=require"), &[]).await,
-        "sslmode=require encrypts, without checking the certificate"
-    );
-    assert!(
-        serves_over(
-            &database,
-            &format!("{by_name}?sslmode=verify-full"),
-            &with_ca
-        )
-        .await,
-        "verify-full connects to the name on the certificate, signed by the CA given"
-    );
-    assert!(
-        !serves_over(&database, &format!("{by_address}?sslmode=disable"), &[]).await,
-        "disable does not encrypt (the check above can tell)"
-    );
+    let connecting = [
+        // (the service's name on the server, URL, settings, whether encrypted, why)
+        (
+            "require",
+            format!("{by_address}?sslmode=require"),
+            &[][..],
+            true,
+            "sslmode=require encrypts, without checking the certificate",
+        ),
+        (
+            "verify",
+            format!("{by_name}?sslmode=verify-full"),
+            &with_ca[..],
+            true,
+            "verify-full connects to the name on the certificate, signed by the CA given",
+        ),
+        (
+            "disable",
+            format!("{by_address}?sslmode=disable"),
+            &[][..],
+            false,
+            "disable does not encrypt (so the check above can tell)",
+        ),
+    ];
+    for (application, url, extra, encrypted, why) in connecting {
+        let seen = serves_over(&database, application, &url, extra).await;
+        assert_eq!(seen, encrypted, "{why}");
+    }
 
     let refusals = [
         // (why it must fail, URL, settings, what the line must say besides the failed check)
