@@ -912,7 +912,7 @@ impl PrivateCluster {
 
     /// Turns TLS on, with a certificate for `localhost` (and no other name) signed by a CA made
     /// for this cluster with the `openssl` command; returns the CA certificate's file (PEM) to
-    /// verify the server with. Connections without TLS are still taken. `Err` says why it
+    /// verify the server with, beside which the server's own is `server.crt`. Connections without TLS are still taken. `Err` says why it
     /// cannot (no `openssl` command, say).
     pub fn serve_tls(&self) -> Result<PathBuf, String> {
         self.cluster.serve_tls()

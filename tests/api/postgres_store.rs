@@ -237,11 +237,15 @@ async fn tls_is_used_as_sslmode_says_and_a_server_that_cannot_be_verified_stops_
             return;
         }
     };
-    let ca_file = ca_file.to_str().expect("a UTF-8 path").to_owned();
+    let ca_file_name = ca_file.to_str().expect("a UTF-8 path");
     let database = TestDatabase::on(cluster.database());
     let by_address = database.url();
     let by_name = by_address.replace("@127.0.0.1:", "@localhost:");
-    let with_ca = [("DATABASE_CA_FILE", ca_file.as_str())];
+    let with_ca = [("DATABASE_CA_FILE", ca_file_name)];
+    // The server's own certificate: a PEM file, but not the CA that signed it.
+    let server_certificate = ca_file.with_file_name("server.crt");
+    let server_certificate = server_certificate.to_str().expect("a UTF-8 path");
+    let without_issuer = [("DATABASE_CA_FILE", server_certificate)];
 
     let connecting = [
         // (the service's name on the server, URL, settings, whether encrypted, why)
@@ -284,6 +288,12 @@ async fn tls_is_used_as_sslmode_says_and_a_server_that_cannot_be_verified_stops_
             "the CA is not among the system's trusted roots",
             format!("{by_name}?sslmode=verify-full"),
             &[][..],
+            "unable to get local issuer certificate",
+        ),
+        (
+            "require checks the chain when given a CA file, here one without the issuer",
+            format!("{by_address}?sslmode=require"),
+            &without_issuer[..],
             "unable to get local issuer certificate",
         ),
     ];
