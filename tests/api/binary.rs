@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,18 @@ pub fn service_command(
     prefixed_command(prefix, database.dir(), vars)
 }
 
+/// Runs `command` (its output piped) expecting it to stop by itself; kills it after `limit`, so
+/// a process that hangs fails the test instead of holding it.
+pub fn output_within(mut command: Command, limit: Duration) -> Output {
+    let mut child = command.spawn().expect("the command starts");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("the child is reaped")
+}
+
 /// Every message stored in the database `database_url` names, as the `export` command writes
 /// them: a look at what is stored that works for any store, whether the service runs or not.
 pub fn exported(dir: &Path, database_url: &str) -> Vec<Value> {
@@ -180,7 +192,14 @@ impl RunningBinary {
 
     /// Spawns `command` (the binary on `database`, or something that becomes it) and waits
     /// until the service logs the port it listens on; on failure, says how the process ended.
+    /// The `DATABASE_URL` it runs on is the command's (which may reach `database` another way,
+    /// through a proxy say), else `database`'s.
     pub fn spawn(mut command: Command, database: &TestDatabase) -> Result<Self, String> {
+        let database_url = command
+            .get_envs()
+            .find(|(name, _)| *name == "DATABASE_URL")
+            .and_then(|(_, value)| value?.to_str().map(str::to_owned))
+            .unwrap_or_else(|| database.url());
         let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -201,7 +220,7 @@ impl RunningBinary {
                 child,
                 port,
                 lines,
-                database_url: database.url(),
+                database_url,
                 dir: database.dir().to_owned(),
             }),
             Err(_) => {

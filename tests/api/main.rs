@@ -8,6 +8,7 @@ mod data;
 mod helpers;
 mod postgres;
 mod postgres_setup;
+mod postgres_store;
 mod store;
 
 mod hardening;

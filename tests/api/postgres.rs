@@ -5,7 +5,9 @@
 //! `pg_ctl` from `pg_config --bindir` (else the newest `/usr/lib/postgresql/*/bin`). It listens on
 //! a free port of 127.0.0.1 and on a unix socket in its folder, and runs as the `postgres` user
 //! when the tests run as root (the server refuses root). Each test gets a database of its own,
-//! dropped with its handle; fault tests that stop or restart a server get a [`PrivateCluster`].
+//! dropped with its handle, which can also end its sessions, fail it over to read-only, or put
+//! its tables on a folder of their own; tests that stop or restart a server, or need it to
+//! serve TLS, get a [`PrivateCluster`].
 //!
 //! Roles: the superuser `postgres` is trusted on the socket and on 127.0.0.1, for the tests'
 //! own administration; the service connects as [`APP_ROLE`], which owns the test's database
@@ -385,12 +387,15 @@ impl Server {
     /// cluster.
     fn url(&self, database: &str, password: &str) -> String {
         match self {
-            Self::Local { port, .. } => {
-                format!("postgres://{APP_ROLE}:{password}@127.0.0.1:{port}/{database}")
-            }
+            Self::Local { port, .. } => local_url(*port, database, password),
             Self::External { url, .. } => with_database(url, database),
         }
     }
+}
+
+/// The URL of `database` on 127.0.0.1:`port` as [`APP_ROLE`] with `password`.
+fn local_url(port: u16, database: &str, password: &str) -> String {
+    format!("postgres://{APP_ROLE}:{password}@127.0.0.1:{port}/{database}")
 }
 
 /// `url` with its database name replaced by `database` (its options kept).
@@ -438,6 +443,8 @@ fn unique_database_name() -> String {
 pub struct PostgresDatabase {
     name: String,
     server: Server,
+    /// The tablespace [`PostgresDatabase::put_new_tables_in`] made, dropped with the database.
+    tablespace: Option<String>,
 }
 
 impl PostgresDatabase {
@@ -455,6 +462,7 @@ impl PostgresDatabase {
         Ok(Self {
             name,
             server: server.clone(),
+            tablespace: None,
         })
     }
 
@@ -510,22 +518,96 @@ impl PostgresDatabase {
         ))
     }
 
+    /// The port of 127.0.0.1 its server listens on, when the server runs here (not on
+    /// `TEST_DATABASE_URL`'s).
+    pub fn local_port(&self) -> Option<u16> {
+        match self.server {
+            Server::Local { port, .. } => Some(port),
+            Server::External { .. } => None,
+        }
+    }
+
+    /// The `DATABASE_URL` of this database reached through `port` of 127.0.0.1 (a proxy in
+    /// front of a server started here), or `None` on `TEST_DATABASE_URL`'s server.
+    pub fn url_through(&self, port: u16) -> Option<String> {
+        self.local_port()
+            .map(|_| local_url(port, &self.name, APP_PASSWORD))
+    }
+
+    /// The `DATABASE_URL` of another database, `name`, on the same server, reached as this
+    /// one is (whether or not it exists).
+    pub fn url_of_database(&self, name: &str) -> String {
+        with_database(&self.url(), name)
+    }
+
     /// Refuses every new connection to this database and ends the open ones, as a database
     /// that went away would; [`PostgresDatabase::allow_connections`] undoes it.
     pub fn refuse_connections(&self) -> Result<(), String> {
-        let name = &self.name;
         run_psql(
             self.server.psql(None),
-            &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", self.name),
         )?;
-        run_psql(
+        self.end_sessions().map(drop)
+    }
+
+    /// Ends every open session on this database (the clients see their connection broken);
+    /// returns how many there were.
+    pub fn end_sessions(&self) -> Result<usize, String> {
+        let ended = run_psql(
             self.server.psql(None),
             &format!(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE datname = '{name}'"
+                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                self.name
             ),
-        )
-        .map(drop)
+        )?;
+        ended
+            .parse()
+            .map_err(|_| format!("pg_terminate_backend counted {ended:?}"))
+    }
+
+    /// Makes the database refuse writes (`true`) or take them again (`false`) the way a
+    /// failover to a read-only server and back looks to a client: its open sessions are ended,
+    /// and every new one starts its transactions read-only (`default_transaction_read_only`).
+    pub fn switch_read_only(&self, read_only: bool) -> Result<(), String> {
+        let setting = if read_only {
+            "SET default_transaction_read_only = on"
+        } else {
+            "RESET default_transaction_read_only"
+        };
+        run_psql(
+            self.server.psql(None),
+            &format!("ALTER DATABASE {} {setting}", self.name),
+        )?;
+        self.end_sessions().map(drop)
+    }
+
+    /// Makes the tables created from now on in this database live in `folder` (a tablespace
+    /// there, the database's `default_tablespace`), while the catalogs and the WAL stay in the
+    /// cluster's folder; for a full disk under the tables alone. `folder` must be empty; it is
+    /// given to the server's user. Only on a server started here.
+    pub fn put_new_tables_in(&mut self, folder: &Path) -> Result<(), String> {
+        if self.local_port().is_none() {
+            return Err("a tablespace needs a server started here".to_owned());
+        }
+        let programs = programs().map_err(Clone::clone)?;
+        if !programs.owner.is_empty() {
+            give_to_postgres(folder)?;
+        }
+        let (name, space) = (&self.name, format!("{}_tables", self.name));
+        let location = folder.display().to_string().replace('\'', "''");
+        run_psql(
+            self.server.psql(None),
+            &format!("CREATE TABLESPACE {space} LOCATION '{location}'"),
+        )?;
+        self.tablespace = Some(space.clone());
+        for sql in [
+            format!("GRANT CREATE ON TABLESPACE {space} TO {APP_ROLE}"),
+            format!("ALTER DATABASE {name} SET default_tablespace = {space}"),
+        ] {
+            run_psql(self.server.psql(None), &sql)?;
+        }
+        Ok(())
     }
 
     /// Lets connections in again.
@@ -547,6 +629,12 @@ impl Drop for PostgresDatabase {
         // A private cluster may be gone already, and its databases with it.
         if let (Err(why), Server::External { .. }) = (dropped, &self.server) {
             eprintln!("the test database {} stays: {why}", self.name);
+        }
+        if let Some(space) = &self.tablespace {
+            let _ = run_psql(
+                self.server.psql(None),
+                &format!("DROP TABLESPACE IF EXISTS {space}"),
+            );
         }
     }
 }
@@ -647,24 +735,91 @@ impl Cluster {
             .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8"])
             .args(["--locale=C.UTF-8", "--no-sync", "--no-instructions"]);
         Self::run(initdb, "initdb")?;
-        let settings = format!(
+        self.add_settings(&format!(
             "\n# A cluster for tests.\nlisten_addresses = '127.0.0.1'\n\
              unix_socket_directories = '{}'\nmax_connections = 200\n\
              fsync = off\nfull_page_writes = off\n",
             self.dir.display()
-        );
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.data().join("postgresql.conf"))
-            .map_err(|e| format!("postgresql.conf: {e}"))?;
-        conf.write_all(settings.as_bytes())
-            .map_err(|e| format!("postgresql.conf: {e}"))?;
+        ))?;
         let access = format!(
             "local all all trust\nhost all {APP_ROLE} 127.0.0.1/32 scram-sha-256\n\
              host all all 127.0.0.1/32 trust\n"
         );
         std::fs::write(self.data().join("pg_hba.conf"), access)
             .map_err(|e| format!("pg_hba.conf: {e}"))
+    }
+
+    /// Appends `settings` to `postgresql.conf`; they apply at the next start or reload.
+    fn add_settings(&self, settings: &str) -> Result<(), String> {
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data().join("postgresql.conf"))
+            .map_err(|e| format!("postgresql.conf: {e}"))?;
+        conf.write_all(settings.as_bytes())
+            .map_err(|e| format!("postgresql.conf: {e}"))
+    }
+
+    /// Makes a CA and a certificate for `localhost` signed by it in `tls/`, turns TLS on with
+    /// that certificate, and reloads the configuration; returns the CA certificate's file.
+    fn serve_tls(&self) -> Result<PathBuf, String> {
+        let openssl = find_program("openssl").ok_or("the openssl command is not installed")?;
+        let tls = self.dir.join("tls");
+        std::fs::create_dir(&tls).map_err(|e| format!("{}: {e}", tls.display()))?;
+        std::fs::write(
+            tls.join("server.ext"),
+            "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\n\
+             keyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n",
+        )
+        .map_err(|e| format!("server.ext: {e}"))?;
+        // Arguments hold no spaces, so each step is written as one line of words.
+        let new_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        let steps = [
+            format!(
+                "req -x509 {new_key} -days 2 -keyout ca.key -out ca.crt -subj /CN=test-CA \
+                 -addext basicConstraints=critical,CA:TRUE \
+                 -addext keyUsage=critical,keyCertSign,cRLSign"
+            ),
+            format!("req {new_key} -keyout server.key -out server.csr -subj /CN=localhost"),
+            "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile server.ext -out server.crt"
+                .to_owned(),
+        ];
+        for step in steps {
+            let mut command = Command::new(&openssl);
+            command
+                .args(step.split_whitespace())
+                .current_dir(&tls)
+                .stdin(Stdio::null());
+            Self::run(command, &format!("openssl {step}"))?;
+        }
+        if !self.programs.owner.is_empty() {
+            give_to_postgres(&tls)?;
+        }
+        std::fs::set_permissions(
+            tls.join("server.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .map_err(|e| format!("server.key: {e}"))?;
+        self.add_settings(&format!(
+            "ssl = on\nssl_cert_file = '{0}/server.crt'\nssl_key_file = '{0}/server.key'\n",
+            tls.display()
+        ))?;
+        self.reload()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while run_psql(self.server().psql(None), "SHOW ssl")? != "on" {
+            if Instant::now() > deadline {
+                return Err("the server did not turn TLS on".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(tls.join("ca.crt"))
+    }
+
+    /// Has the server read its configuration again.
+    fn reload(&self) -> Result<(), String> {
+        let mut pg_ctl = self.program("pg_ctl");
+        pg_ctl.arg("-D").arg(self.data()).arg("reload");
+        Self::run(pg_ctl, "pg_ctl reload")
     }
 
     /// Starts the server on a free port, trying another when the one picked was taken meanwhile.
@@ -728,7 +883,8 @@ fn stop_command(programs: &Programs, data: &Path, mode: StopMode) -> Vec<OsStrin
     words
 }
 
-/// A cluster one test owns, to stop, restart or fill; stopped and deleted when dropped.
+/// A cluster one test owns, to stop, restart, fill or serve TLS; stopped and deleted when
+/// dropped.
 pub struct PrivateCluster {
     cluster: Cluster,
 }
@@ -754,6 +910,14 @@ impl PrivateCluster {
         self.cluster.stop(mode).expect("the private cluster stops");
     }
 
+    /// Turns TLS on, with a certificate for `localhost` (and no other name) signed by a CA made
+    /// for this cluster with the `openssl` command; returns the CA certificate's file (PEM) to
+    /// verify the server with, beside which the server's own is `server.crt`. Connections without TLS are still taken. `Err` says why it
+    /// cannot (no `openssl` command, say).
+    pub fn serve_tls(&self) -> Result<PathBuf, String> {
+        self.cluster.serve_tls()
+    }
+
     /// Starts the stopped server again, on the same port.
     pub fn restart(&self) {
         self.cluster
@@ -773,9 +937,10 @@ pub struct PgBouncer {
 
 impl PgBouncer {
     /// Starts PgBouncer on a free port, serving `database` to [`APP_ROLE`] with its password
-    /// (`scram-sha-256`), which it also logs in to the server with. `Err` says why it cannot:
-    /// PgBouncer is not installed, or the database is on `TEST_DATABASE_URL`'s server.
-    pub fn in_front_of(database: &PostgresDatabase) -> Result<Self, String> {
+    /// (`scram-sha-256`), which it also logs in to the server with, over at most `pool_size`
+    /// server connections. `Err` says why it cannot: PgBouncer is not installed, or the
+    /// database is on `TEST_DATABASE_URL`'s server.
+    pub fn in_front_of(database: &PostgresDatabase, pool_size: usize) -> Result<Self, String> {
         let Server::Local {
             port: server_port, ..
         } = database.server
@@ -792,7 +957,7 @@ impl PgBouncer {
             let files = [
                 (
                     config.clone(),
-                    pgbouncer_config(&dir, port, &database.name, server_port),
+                    pgbouncer_config(&dir, port, &database.name, server_port, pool_size),
                 ),
                 (
                     dir.join("userlist.txt"),
@@ -842,10 +1007,7 @@ impl PgBouncer {
 
     /// The `DATABASE_URL` of the database through PgBouncer.
     pub fn url(&self) -> String {
-        format!(
-            "postgres://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{}/{}",
-            self.port, self.database
-        )
+        local_url(self.port, &self.database, APP_PASSWORD)
     }
 }
 
@@ -866,7 +1028,13 @@ pub fn has_exited(pid: u32) -> bool {
     })
 }
 
-fn pgbouncer_config(dir: &Path, port: u16, database: &str, server_port: u16) -> String {
+fn pgbouncer_config(
+    dir: &Path,
+    port: u16,
+    database: &str,
+    server_port: u16,
+    pool_size: usize,
+) -> String {
     let dir = dir.display();
     format!(
         "[databases]\n\
@@ -879,7 +1047,7 @@ fn pgbouncer_config(dir: &Path, port: u16, database: &str, server_port: u16) -> 
          auth_file = {dir}/userlist.txt\n\
          pool_mode = transaction\n\
          max_client_conn = 200\n\
-         default_pool_size = 20\n\
+         default_pool_size = {pool_size}\n\
          ignore_startup_parameters = extra_float_digits\n\
          logfile = {dir}/pgbouncer.log\n"
     )

@@ -120,7 +120,7 @@ fn pgbouncer_serves_the_database_in_transaction_pooling() {
     let Some(database) = fresh_database() else {
         return;
     };
-    let bouncer = match PgBouncer::in_front_of(&database) {
+    let bouncer = match PgBouncer::in_front_of(&database, 20) {
         Ok(bouncer) => bouncer,
         Err(why) => {
             postgres::skip("PgBouncer", &why);
@@ -163,20 +163,27 @@ fn the_outside_write_lock_holds_writes_off_until_it_is_dropped_while_reads_go_on
     );
 }
 
+/// A psql session on `url` sleeping in a query, open once this returns; its outcome when it
+/// ends (it is ended from outside long before its 30 s).
+fn sleeping_session(url: &str) -> std::thread::JoinHandle<Result<String, String>> {
+    let session = std::thread::spawn({
+        let url = url.to_owned();
+        move || psql_at(&url, "SELECT pg_sleep(30)")
+    });
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'";
+    while psql_at(url, sleeping).unwrap() == "0" {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    session
+}
+
 #[test]
 fn a_database_taken_away_ends_its_sessions_and_refuses_connections_until_it_comes_back() {
     let Some(database) = test_database() else {
         return;
     };
     let url = database.url();
-    let session = std::thread::spawn({
-        let url = url.clone();
-        move || psql_at(&url, "SELECT pg_sleep(30)")
-    });
-    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'";
-    while psql_at(&url, sleeping).unwrap() == "0" {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let session = sleeping_session(&url);
 
     let away = database.take_away();
     let refused = psql_at(&url, "SELECT 1");
@@ -190,4 +197,88 @@ fn a_database_taken_away_ends_its_sessions_and_refuses_connections_until_it_come
     );
     assert!(ended.is_err(), "the open session is ended: {ended:?}");
     assert_eq!(psql_at(&url, "SELECT 1").as_deref(), Ok("1"));
+}
+
+#[test]
+fn a_database_switched_read_only_ends_its_sessions_and_refuses_writes_until_switched_back() {
+    let Some(database) = fresh_database() else {
+        return;
+    };
+    let url = database.url();
+    psql_at(&url, "CREATE TABLE kept (n int)").unwrap();
+    let write = "INSERT INTO kept VALUES (1)";
+    let session = sleeping_session(&url);
+
+    database.switch_read_only(true).unwrap();
+    let ended = session.join().unwrap();
+    let refused = psql_at(&url, write);
+    let read = psql_at(&url, "SELECT count(*) FROM kept");
+    database.switch_read_only(false).unwrap();
+
+    assert!(ended.is_err(), "the open session is ended: {ended:?}");
+    let refused = refused.expect_err("a write is refused");
+    assert!(refused.contains("read-only transaction"), "{refused}");
+    assert_eq!(read.as_deref(), Ok("0"), "reads go on");
+    assert_eq!(psql_at(&url, write), Ok(String::new()), "writable again");
+}
+
+#[test]
+fn tables_created_after_put_new_tables_in_live_in_that_folder() {
+    let folder = tempfile::tempdir().unwrap();
+    let Some(mut database) = fresh_database() else {
+        return;
+    };
+    if let Err(why) = database.put_new_tables_in(folder.path()) {
+        postgres::skip("tables in a folder of their own", &why);
+        return;
+    }
+    let url = database.url();
+    let files_under = |dir: &std::path::Path| {
+        std::process::Command::new("find")
+            .arg(dir)
+            .args(["-type", "f"])
+            .output()
+            .map(|found| {
+                found
+                    .stdout
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .count()
+            })
+            .unwrap()
+    };
+    let before = files_under(folder.path());
+
+    psql_at(&url, "CREATE TABLE placed AS SELECT 42 AS answer").unwrap();
+
+    let space = database
+        .psql("SELECT tablespace FROM pg_tables WHERE tablename = 'placed'")
+        .unwrap();
+    assert_eq!(space, format!("{}_tables", database.name()));
+    assert!(
+        files_under(folder.path()) > before,
+        "the table's files are in the folder"
+    );
+}
+
+#[test]
+fn url_through_names_the_same_database_on_another_local_port() {
+    let Some(database) = fresh_database() else {
+        return;
+    };
+    let Some(port) = database.local_port() else {
+        assert_eq!(
+            database.url_through(1),
+            None,
+            "no proxy in front of a remote server"
+        );
+        return;
+    };
+
+    assert_eq!(database.url_through(port), Some(database.url()));
+    let other = database.url_through(port + 1).unwrap();
+    assert!(
+        other.ends_with(&format!(":{}/{}", port + 1, database.name())),
+        "{other}"
+    );
 }

@@ -112,6 +112,21 @@ impl TestDatabase {
         }
     }
 
+    /// `database` (on a private cluster, say) as a test's database, with a folder of its own.
+    pub fn on(database: PostgresDatabase) -> Self {
+        Self {
+            postgres: Some(database),
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
+    /// The PostgreSQL database, for the tests about PostgreSQL itself.
+    pub fn postgres(&self) -> &PostgresDatabase {
+        self.postgres
+            .as_ref()
+            .expect("a test about PostgreSQL itself")
+    }
+
     pub fn store(&self) -> Store {
         match self.postgres {
             Some(_) => Store::Postgres,

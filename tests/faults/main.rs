@@ -1,5 +1,7 @@
 //! Fault and abuse tests against the compiled binary: crashes, stops, a full disk, a database
-//! made unusable underneath, and slow or hostile clients.
+//! made unusable underneath (on PostgreSQL also a server stopped, failed over to read-only or
+//! cut off in the middle of a `COMMIT`), several replicas on one database, and slow or hostile
+//! clients.
 //!
 //! Every test starts its own service on 127.0.0.1 with a free port and a fresh database (on
 //! every store for the crash and stop tests, see `../api/store.rs`), sends a bounded amount of
@@ -20,6 +22,7 @@ mod helpers;
 #[allow(dead_code)]
 #[path = "../api/postgres.rs"]
 mod postgres;
+mod postgres_proxy;
 #[allow(dead_code)]
 #[path = "../api/store.rs"]
 mod store;
@@ -28,5 +31,10 @@ mod support;
 mod crash;
 mod graceful;
 mod hostile;
+mod postgres_commit;
+mod postgres_disk_full;
+mod postgres_outage;
+mod postgres_pgbouncer;
+mod postgres_replicas;
 mod sqlite_disk_full;
 mod sqlite_file;

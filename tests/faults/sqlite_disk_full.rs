@@ -7,50 +7,13 @@ use std::time::Duration;
 use crate::binary::RunningBinary;
 use crate::store::{Store, TestDatabase};
 use crate::support::{
-    Load, LoadPlan, Tally, Tmpfs, assert_all_acknowledged_stored_once, assert_well_formed_503,
-    body, client, fill, get_json, inspect_sqlite_file, post_signed, start, wait_for_not_ready,
-    wait_for_readiness,
+    Load, LoadPlan, assert_all_acknowledged_stored_once, assert_recovers_by_itself, assert_refused,
+    assert_refused_while_full, assert_taken, client, fill, get_json, inspect_sqlite_file, start,
+    tmpfs_or_skip,
 };
 
-/// Mounts a tmpfs, or says why this test is skipped.
-fn tmpfs_or_skip(size: &str, test: &str) -> Option<Tmpfs> {
-    match Tmpfs::mount(size) {
-        Ok(tmpfs) => Some(tmpfs),
-        Err(why) => {
-            crate::binary::skip(
-                test,
-                &format!("cannot mount a size-limited tmpfs ({why}); run as root"),
-            );
-            None
-        }
-    }
-}
-
-/// A load that met a full disk got only 200s and well-formed 503s, every request was answered,
-/// readiness names the full disk, and the process is alive.
-async fn assert_refused_while_full(
-    client: &reqwest::Client,
-    service: &RunningBinary,
-    tally: &Tally,
-) {
-    tally.assert_only_200_or_503();
-    assert_eq!(tally.transport_errors, 0, "every request is answered");
-    assert!(
-        tally.count(503) > 0,
-        "the disk filled: {:?}",
-        tally.statuses
-    );
-    wait_for_not_ready(
-        client,
-        service,
-        "database disk is full",
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("readiness follows the full disk");
-    let (live, _) = get_json(client, service, "/health/live").await.unwrap();
-    assert_eq!(live, 200, "still alive");
-}
+/// How soon the service must take messages again once there is room.
+const RECOVERY: Duration = Duration::from_secs(5);
 
 /// SIGTERM, then a clean exit within the default drain.
 fn stop_cleanly(service: &mut RunningBinary) {
@@ -84,20 +47,11 @@ async fn when_its_own_writes_fill_the_disk_ingest_answers_503_and_recovers_when_
         .unwrap();
     assert_eq!(listed, 200, "reads still work on a full disk: {page}");
     assert!(service.child.try_wait().unwrap().is_none(), "still running");
-    let refused = post_signed(&client, &service, body("while-full", 4_000))
-        .await
-        .unwrap();
-    assert_well_formed_503(&refused);
+    assert_refused(&client, &service, "while-full", 4_000).await;
 
     // An operator grows the volume; no restart.
     disk.resize("16m");
-    wait_for_readiness(&client, &service, 200, Duration::from_secs(5))
-        .await
-        .expect("ready again once there is room");
-    let accepted = post_signed(&client, &service, body("after-growth", 4_000))
-        .await
-        .unwrap();
-    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_recovers_by_itself(&client, &service, RECOVERY, "after-growth", 4_000).await;
 
     let mut acknowledged = tally.acknowledged.clone();
     acknowledged.push("after-growth".to_owned());
@@ -119,10 +73,7 @@ async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_i
     let database = TestDatabase::new_in(Store::Sqlite, disk.path());
     let mut service = start(&database, &[]);
     let client = client();
-    let before = post_signed(&client, &service, body("before-full", 100))
-        .await
-        .unwrap();
-    assert_eq!(before.status, 200, "{before:?}");
+    assert_taken(&client, &service, "before-full", 100).await;
 
     let filler = disk.path().join("filler");
     let filled = fill(&filler);
@@ -136,13 +87,7 @@ async fn when_another_file_fills_the_disk_ingest_answers_503_and_recovers_once_i
     assert_refused_while_full(&client, &service, &tally).await;
 
     std::fs::remove_file(&filler).unwrap();
-    wait_for_readiness(&client, &service, 200, Duration::from_secs(5))
-        .await
-        .expect("ready again once the filler is gone");
-    let accepted = post_signed(&client, &service, body("after-cleanup", 100))
-        .await
-        .unwrap();
-    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_recovers_by_itself(&client, &service, RECOVERY, "after-cleanup", 100).await;
 
     let mut acknowledged = tally.acknowledged.clone();
     acknowledged.extend(["before-full".to_owned(), "after-cleanup".to_owned()]);

@@ -15,8 +15,9 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 pub use crate::binary::unprivileged_prefix;
-use crate::binary::{RunningBinary, service_command};
+use crate::binary::{RunningBinary, output_within, service_command};
 use crate::helpers::{message, sign_with};
+use crate::postgres::PostgresDatabase;
 use crate::store::TestDatabase;
 
 /// The signing secret every fault test runs the service with.
@@ -71,15 +72,7 @@ pub fn command_output_as_nobody(
     database: &TestDatabase,
     limit: Duration,
 ) -> std::process::Output {
-    let mut child = unprivileged_command(prefix, database, &[])
-        .spawn()
-        .expect("setpriv starts");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("try_wait").is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    child.wait_with_output().expect("the child is reaped")
+    output_within(unprivileged_command(prefix, database, &[]), limit)
 }
 
 /// A signed-ready message body with a unique id and `text_len` characters of text.
@@ -150,6 +143,55 @@ pub fn assert_well_formed_503(answer: &Answer) {
         answer.body["detail"].is_string(),
         "a 503 carries a JSON detail: {answer:?}"
     );
+}
+
+/// POSTs message `id` with `text_len` characters of text; an answer there must be.
+async fn post_message(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    id: &str,
+    text_len: usize,
+) -> Answer {
+    post_signed(client, service, body(id, text_len))
+        .await
+        .unwrap_or_else(|e| panic!("{id}: no answer: {e}"))
+}
+
+/// POSTs message `id` with `text_len` characters of text and asserts it is taken: 200.
+pub async fn assert_taken(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    id: &str,
+    text_len: usize,
+) {
+    let answer = post_message(client, service, id, text_len).await;
+    assert_eq!(answer.status, 200, "{id} is taken: {answer:?}");
+}
+
+/// POSTs message `id` with `text_len` characters of text and asserts it is refused as the
+/// contract says (see [`assert_well_formed_503`]).
+pub async fn assert_refused(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    id: &str,
+    text_len: usize,
+) {
+    assert_well_formed_503(&post_message(client, service, id, text_len).await);
+}
+
+/// Waits up to `limit` for readiness to come back by itself, then asserts that message `id`
+/// (with `text_len` characters of text) is taken.
+pub async fn assert_recovers_by_itself(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    limit: Duration,
+    id: &str,
+    text_len: usize,
+) {
+    wait_for_readiness(client, service, 200, limit)
+        .await
+        .unwrap_or_else(|e| panic!("not ready again by itself: {e}"));
+    assert_taken(client, service, id, text_len).await;
 }
 
 /// GETs `path` and returns its status and JSON body.
@@ -296,6 +338,9 @@ pub struct LoadPlan {
     pub max_per_sender: usize,
     /// Each sender stops once it has seen this many 503s.
     pub stop_after_503s: usize,
+    /// How long a sender waits after a 503 before its next message, as a sender honouring
+    /// `Retry-After` would (scaled down).
+    pub pause_after_503: Duration,
 }
 
 impl LoadPlan {
@@ -306,6 +351,7 @@ impl LoadPlan {
             text_len: 16,
             max_per_sender: 5_000,
             stop_after_503s: usize::MAX,
+            pause_after_503: Duration::ZERO,
         }
     }
 }
@@ -361,6 +407,7 @@ impl Load {
                                 if retry_after.is_none() || !detail_ok {
                                     tally.malformed_503s.push(text);
                                 }
+                                actix_web::rt::time::sleep(plan.pause_after_503).await;
                             }
                             _ => {}
                         }
@@ -420,7 +467,50 @@ pub async fn stored(client: &reqwest::Client, service: &RunningBinary) -> Stored
     }
 }
 
-/// Opens the SQLite file read-only beside the service (WAL lets both read) and looks, for the
+/// The service's `/metrics`, as text.
+pub async fn metrics(client: &reqwest::Client, service: &RunningBinary) -> String {
+    let response = client
+        .get(service.url("/metrics"))
+        .send()
+        .await
+        .expect("/metrics answers");
+    assert_eq!(response.status(), 200, "/metrics");
+    response.text().await.expect("/metrics is text")
+}
+
+/// Asserts that the aggregates the PostgreSQL store keeps (`message_totals`, `sender_stats`,
+/// `recipient_stats`, `hour_counts`) are exactly what counting the stored rows gives, read with
+/// psql beside the service; returns the number of rows.
+pub fn assert_postgres_aggregates_exact(database: &PostgresDatabase) -> i64 {
+    let disagreements = database
+        .psql(
+            "WITH counted AS (
+                SELECT 'messages' AS key, count(*) AS n FROM messages
+                UNION ALL SELECT 'senders', count(DISTINCT from_msisdn) FROM messages
+                UNION ALL SELECT 'sender ' || from_msisdn, count(*) FROM messages GROUP BY 1
+                UNION ALL SELECT 'recipient ' || to_msisdn, count(*) FROM messages GROUP BY 1
+                UNION ALL SELECT 'hour ' || floor(ts_us::numeric / 3600000000)::int8, count(*)
+                    FROM messages GROUP BY 1),
+            kept AS (
+                SELECT 'messages' AS key, message_count AS n FROM message_totals
+                UNION ALL SELECT 'senders', sender_count FROM message_totals
+                UNION ALL SELECT 'sender ' || from_msisdn, message_count FROM sender_stats
+                UNION ALL SELECT 'recipient ' || to_msisdn, message_count FROM recipient_stats
+                UNION ALL SELECT 'hour ' || hour, message_count FROM hour_counts)
+            SELECT coalesce(string_agg(format('%s: %s rows, %s kept', key, c.n, k.n), '; '), '')
+            FROM counted c FULL JOIN kept k USING (key)
+            WHERE c.n IS DISTINCT FROM k.n",
+        )
+        .expect("the aggregates are readable");
+    assert_eq!(disagreements, "", "the kept aggregates match the rows");
+    database
+        .psql("SELECT count(*) FROM messages")
+        .expect("the rows are countable")
+        .parse()
+        .expect("a count")
+}
+
+/// Opens the SQLite file read-only beside the service/// Opens the SQLite file read-only beside the service (WAL lets both read) and looks, for the
 /// tests about SQLite itself: its integrity, and its rows even when it is not where the service
 /// looks for it.
 pub fn inspect_sqlite_file(db_path: &Path) -> Stored {
@@ -750,6 +840,46 @@ impl Drop for Tmpfs {
             let _ = Command::new("umount").arg("-l").arg(self.path()).status();
         }
     }
+}
+
+/// Mounts a tmpfs, or says why this test is skipped.
+pub fn tmpfs_or_skip(size: &str, test: &str) -> Option<Tmpfs> {
+    match Tmpfs::mount(size) {
+        Ok(tmpfs) => Some(tmpfs),
+        Err(why) => {
+            crate::binary::skip(
+                test,
+                &format!("cannot mount a size-limited tmpfs ({why}); run as root"),
+            );
+            None
+        }
+    }
+}
+
+/// A load that met a full disk got only 200s and well-formed 503s, every request was answered,
+/// readiness names the full disk, and the process is alive.
+pub async fn assert_refused_while_full(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    tally: &Tally,
+) {
+    tally.assert_only_200_or_503();
+    assert_eq!(tally.transport_errors, 0, "every request is answered");
+    assert!(
+        tally.count(503) > 0,
+        "the disk filled: {:?}",
+        tally.statuses
+    );
+    wait_for_not_ready(
+        client,
+        service,
+        "database disk is full",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("readiness follows the full disk");
+    let (live, _) = get_json(client, service, "/health/live").await.unwrap();
+    assert_eq!(live, 200, "still alive");
 }
 
 /// Fills the filesystem holding `path` with a file at `path` until it is full; returns the
