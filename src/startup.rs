@@ -10,6 +10,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::web::Data;
 use actix_web::{App, HttpServer};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::{self, Actors};
@@ -38,6 +39,7 @@ pub struct Application {
     server: Server,
     port: u16,
     actors: Actors,
+    signals: Option<StopSignals>,
 }
 
 impl Application {
@@ -94,11 +96,13 @@ impl Application {
         .map_err(listen_error)?
         .run();
 
+        let signals = StopSignals::catch();
         tracing::info!(address = %address, port, "listening");
         Ok(Self {
             server,
             port,
             actors,
+            signals,
         })
     }
 
@@ -115,8 +119,9 @@ impl Application {
     /// Serves until stopped (by [`Application::handle`] or SIGTERM/SIGINT), then drains the
     /// store so every acknowledged message is committed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        actix_web::rt::spawn(stop_on_signal(handle));
+        if let Some(signals) = self.signals {
+            actix_web::rt::spawn(stop_on_signal(signals, self.server.handle()));
+        }
         let served = self.server.await;
         self.actors.drain().await;
         tracing::info!("stopped");
@@ -124,19 +129,40 @@ impl Application {
     }
 }
 
-/// Stops the server gracefully on the first SIGTERM or SIGINT.
-async fn stop_on_signal(handle: ServerHandle) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for stop signals");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
-        _ = int.recv() => tracing::info!(signal = "SIGINT", "stopping"),
+/// SIGTERM and SIGINT, caught from the moment the application is built: a signal sent as soon
+/// as the port is open stops the service gracefully instead of killing it.
+struct StopSignals {
+    term: Signal,
+    int: Signal,
+}
+
+impl StopSignals {
+    /// Catches both signals; `None`, logged, when the process cannot.
+    fn catch() -> Option<Self> {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Some(Self { term, int }),
+            _ => {
+                tracing::error!("cannot listen for stop signals");
+                None
+            }
+        }
     }
+
+    /// The name of the next signal to arrive.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Stops the server gracefully on the first SIGTERM or SIGINT.
+async fn stop_on_signal(mut signals: StopSignals, handle: ServerHandle) {
+    let signal = signals.next().await;
+    tracing::info!(signal, "stopping");
     handle.stop(true).await;
 }
