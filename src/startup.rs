@@ -3,8 +3,13 @@
 //! Tests build it on port 0 with a temporary database; `main` builds it from the environment.
 //! Either way the shutdown is the same: stop accepting, let in-flight requests finish (up to
 //! the shutdown timeout), commit what the store holds, return.
+//!
+//! A stop on a signal first turns readiness to 503 and keeps serving for the shutdown delay,
+//! with `Connection: close` on every answer, so that a load balancer takes the replica out
+//! before it stops accepting. A second signal cuts the delay short.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -13,11 +18,11 @@ use actix_web::{App, HttpServer};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_actix_web::TracingLogger;
 
-use crate::actors::{self, Actors};
+use crate::actors::{self, Actors, HealthHandle};
 use crate::config::Config;
 use crate::http::auth::ReadToken;
 use crate::http::signature::WebhookVerifier;
-use crate::http::{self, request_log};
+use crate::http::{self, request_log, stopping};
 use crate::metrics::Metrics;
 use crate::signing::cursor::CursorCodec;
 use crate::storage::{self, StorageError};
@@ -39,6 +44,7 @@ pub struct Application {
     server: Server,
     port: u16,
     actors: Actors,
+    shutdown_delay: Duration,
     signals: Option<StopSignals>,
 }
 
@@ -79,6 +85,7 @@ impl Application {
                 .wrap(TracingLogger::<request_log::AccessLog>::new())
                 .wrap(from_fn(http::metrics::record_request))
                 .wrap(from_fn(request_log::assign_request_id))
+                .wrap(from_fn(stopping::close_connections_while_stopping))
                 .app_data(verifier.clone())
                 .app_data(read_token.clone())
                 .app_data(cursors.clone())
@@ -102,6 +109,7 @@ impl Application {
             server,
             port,
             actors,
+            shutdown_delay: config.shutdown_delay(),
             signals,
         })
     }
@@ -116,11 +124,13 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (by [`Application::handle`] or SIGTERM/SIGINT), then drains the
-    /// store so every acknowledged message is committed.
+    /// Serves until stopped (by [`Application::handle`], at once, or by SIGTERM/SIGINT, after
+    /// the shutdown delay), then drains the store so every acknowledged message is committed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         if let Some(signals) = self.signals {
-            actix_web::rt::spawn(stop_on_signal(signals, self.server.handle()));
+            let handle = self.server.handle();
+            let health = self.actors.health.clone();
+            actix_web::rt::spawn(stop_on_signal(signals, handle, health, self.shutdown_delay));
         }
         let served = self.server.await;
         self.actors.drain().await;
@@ -160,9 +170,27 @@ impl StopSignals {
     }
 }
 
-/// Stops the server gracefully on the first SIGTERM or SIGINT.
-async fn stop_on_signal(mut signals: StopSignals, handle: ServerHandle) {
-    let signal = signals.next().await;
-    tracing::info!(signal, "stopping");
+/// On the first SIGTERM or SIGINT: not ready at once, serving on for `delay` (or until a second
+/// signal), then a graceful stop of the server.
+async fn stop_on_signal(
+    mut signals: StopSignals,
+    handle: ServerHandle,
+    health: HealthHandle,
+    delay: Duration,
+) {
+    let first = signals.next().await;
+    health.begin_stopping();
+    if !delay.is_zero() {
+        tracing::info!(
+            signal = first,
+            delay_secs = delay.as_secs(),
+            "not ready; serving until the shutdown delay is over"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            second = signals.next() => tracing::info!(signal = second, "second signal; no more delay"),
+        }
+    }
+    tracing::info!(signal = first, "stopping");
     handle.stop(true).await;
 }
