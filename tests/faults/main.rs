@@ -14,6 +14,7 @@
 #[allow(dead_code)]
 #[path = "../api/binary.rs"]
 mod binary;
+mod haproxy;
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
@@ -28,5 +29,6 @@ mod support;
 mod crash;
 mod graceful;
 mod hostile;
+mod replicas;
 mod sqlite_disk_full;
 mod sqlite_file;
