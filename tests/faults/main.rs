@@ -1,5 +1,6 @@
-//! Fault and abuse tests against the compiled binary: crashes, stops, a full disk, a database
-//! made unusable underneath, and slow or hostile clients.
+//! Fault and abuse tests against the compiled binary: crashes, stops, rollouts (of replicas
+//! behind HAProxy, and of the single SQLite process), a full disk, a database made unusable
+//! underneath, and slow or hostile clients.
 //!
 //! Every test starts its own service on 127.0.0.1 with a free port and a fresh database (on
 //! every store for the crash and stop tests, see `../api/store.rs`), sends a bounded amount of
@@ -32,3 +33,4 @@ mod hostile;
 mod replicas;
 mod sqlite_disk_full;
 mod sqlite_file;
+mod sqlite_rollout;
