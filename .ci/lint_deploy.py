@@ -17,7 +17,10 @@ checked, and what is not:
   names a real port, and that alert rules parse (promtool) and use known metrics. Fields
   outside those are not checked.
 - docker-compose.yml is not checked against the Compose schema: only its keys against the
-  Compose service keys, and the settings the service relies on.
+  Compose service keys, and the settings the service relies on; for the `postgres` profile,
+  that the replicas reach the db service, outlast HAProxy's checks with their shutdown delay,
+  and are what HAProxy balances over.
+- deploy/haproxy/haproxy.cfg is checked by `haproxy -c` when HAProxy is installed.
 - The Dockerfile is linted by hadolint; here only the service's contract is checked
   (non-root user, exec-form entrypoint, self healthcheck, no baked-in secret).
 """
@@ -555,9 +558,11 @@ def check_monitoring_crds() -> str:
 
 def check_compose() -> str:
     doc = compose()
-    require(set(doc) <= COMPOSE_TOP_KEYS, f"docker-compose.yml: unknown top-level keys {set(doc) - COMPOSE_TOP_KEYS}")
+    top = {k for k in doc if not k.startswith("x-")}
+    require(top <= COMPOSE_TOP_KEYS, f"docker-compose.yml: unknown top-level keys {top - COMPOSE_TOP_KEYS}")
     services = doc["services"]
-    require(set(services) == {"api", "prometheus", "grafana"}, f"services are {sorted(services)}")
+    expected = {"api", "prometheus", "grafana"} | POSTGRES_PROFILE
+    require(set(services) == expected, f"services are {sorted(services)}, expected {sorted(expected)}")
     for name, service in services.items():
         unknown = {k for k in service if k not in COMPOSE_SERVICE_KEYS and not k.startswith("x-")}
         require(not unknown, f"service {name}: unknown keys {sorted(unknown)}")
@@ -583,7 +588,71 @@ def check_compose() -> str:
                     require((ROOT / source).exists(), f"service {name}: {source} does not exist")
             else:
                 require(source in declared, f"service {name}: volume {source} is not declared")
-    return "api (default) + prometheus, grafana (profile monitoring); mounts exist"
+    return "api (default) + prometheus, grafana (profile monitoring) + " \
+        f"{', '.join(sorted(POSTGRES_PROFILE))} (profile postgres); mounts exist"
+
+
+# The services of Compose's `postgres` profile: the database, the replicas, HAProxy.
+POSTGRES_REPLICAS = {"replica-1": "REPLICA1", "replica-2": "REPLICA2"}
+POSTGRES_PROFILE = {"db", "lb", *POSTGRES_REPLICAS}
+HAPROXY_CONFIG = ROOT / "deploy/haproxy/haproxy.cfg"
+
+
+def haproxy_takes_out_within() -> float:
+    """Seconds HAProxy (the example configuration, its default check interval) may take to take
+    a replica that answers 503 out of the rotation: `fall` checks `inter` apart, the last one
+    allowed `timeout check` to answer."""
+    text = HAPROXY_CONFIG.read_text()
+    interval = re.search(r'inter "\$\{CHECK_INTERVAL-(\w+)\}"', text)
+    fall = re.search(r"^\s*default-server .*\bfall (\d+)", text, re.M)
+    check_timeout = re.search(r"^\s*timeout check (\w+)", text, re.M)
+    require(interval and fall and check_timeout,
+            "haproxy.cfg: expected `inter \"${CHECK_INTERVAL-...}\"`, `fall N` and `timeout check`")
+    return int(fall.group(1)) * seconds(interval.group(1)) + seconds(check_timeout.group(1))
+
+
+def check_compose_postgres() -> str:
+    services = compose()["services"]
+    for name in POSTGRES_PROFILE:
+        require(services[name].get("profiles") == ["postgres"], f"{name} must be in profile postgres only")
+    takes_out = haproxy_takes_out_within()
+    for name, variable in POSTGRES_REPLICAS.items():
+        replica = services[name]
+        env = replica["environment"]
+        require(re.match(r"postgres://[^@]+@db:5432/", env.get("DATABASE_URL", "")),
+                f"{name}: DATABASE_URL must name the db service")
+        require(replica["depends_on"]["db"]["condition"] == "service_healthy", f"{name} must wait for db")
+        require(replica["healthcheck"]["test"] == ["CMD", "webhook-processor", "healthcheck"], f"{name} healthcheck")
+        delay = int(env.get("SHUTDOWN_DELAY_SECS", 0))
+        require(delay > takes_out,
+                f"{name}: SHUTDOWN_DELAY_SECS {delay} must exceed the {takes_out:g} s HAProxy takes to take it out")
+        grace = seconds(replica.get("stop_grace_period", "10s"))
+        require(grace > delay + SHUTDOWN_TIMEOUT_DEFAULT_SECS,
+                f"{name}: stop_grace_period {grace:g}s must exceed the delay {delay} s and the drain")
+        require(services["lb"]["environment"].get(variable) == f"{name}:8000",
+                f"lb: {variable} must be {name}:8000")
+        require(services["lb"]["depends_on"][name]["condition"] == "service_healthy", f"lb must wait for {name}")
+    mounts = dict(v.split(":")[:2] for v in services["lb"]["volumes"])
+    require(mounts.get("./deploy/haproxy/haproxy.cfg") == "/usr/local/etc/haproxy/haproxy.cfg",
+            "lb must run deploy/haproxy/haproxy.cfg")
+    return (f"db, {', '.join(POSTGRES_REPLICAS)} behind lb (deploy/haproxy/haproxy.cfg); delay > "
+            f"{takes_out:g} s HAProxy takes to take a replica out")
+
+
+def check_haproxy_config() -> str:
+    """`haproxy -c` on the example, with two and with three replicas, when HAProxy is here."""
+    takes_out = haproxy_takes_out_within()
+    haproxy = shutil.which("haproxy") or next(
+        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(p).is_file()), None
+    )
+    if haproxy is None:
+        return f"takes a replica out within {takes_out:g} s; `haproxy -c` skipped (HAProxy not installed)"
+    for replicas in (2, 3):
+        env = {f"REPLICA{n}": f"127.0.0.1:{8000 + n}" for n in range(1, replicas + 1)}
+        run = subprocess.run([haproxy, "-c", "-f", str(HAPROXY_CONFIG)], env=env, capture_output=True, text=True)
+        require(run.returncode == 0 and "[WARNING]" not in run.stdout + run.stderr,
+                f"haproxy -c with {replicas} replicas:\n{run.stdout}{run.stderr}")
+    return f"takes a replica out within {takes_out:g} s; `haproxy -c` passes with 2 and 3 replicas"
 
 
 def check_prometheus_config(promtool: str) -> str:
@@ -713,6 +782,8 @@ def main() -> int:
         ("deployment contract (PostgreSQL)", check_deployment_contract),
         ("monitoring CRDs", check_monitoring_crds),
         ("docker-compose.yml", check_compose),
+        ("compose profile postgres", check_compose_postgres),
+        ("haproxy example", check_haproxy_config),
         ("prometheus config", lambda: check_prometheus_config(args.promtool)),
         ("grafana provisioning", check_grafana_provisioning),
         ("grafana dashboard", check_grafana_dashboard),
