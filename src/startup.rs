@@ -6,7 +6,8 @@
 //!
 //! A stop on a signal first turns readiness to 503 and keeps serving for the shutdown delay,
 //! with `Connection: close` on every answer, so that a load balancer takes the replica out
-//! before it stops accepting. A second signal cuts the delay short.
+//! before it stops accepting. A second signal cuts the delay short. The stop then ends as soon
+//! as the last connection has closed.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -22,7 +23,8 @@ use crate::actors::{self, Actors, HealthHandle};
 use crate::config::Config;
 use crate::http::auth::ReadToken;
 use crate::http::signature::WebhookVerifier;
-use crate::http::{self, request_log, stopping};
+use crate::http::stopping::{self, OpenConnections};
+use crate::http::{self, request_log};
 use crate::metrics::Metrics;
 use crate::signing::cursor::CursorCodec;
 use crate::storage::{self, StorageError};
@@ -46,6 +48,7 @@ pub struct Application {
     actors: Actors,
     shutdown_delay: Duration,
     signals: Option<StopSignals>,
+    connections: OpenConnections,
 }
 
 impl Application {
@@ -80,6 +83,8 @@ impl Application {
         let store = Data::new(actors.store.clone());
         let readers = Data::new(actors.readers.clone());
         let health = Data::new(actors.health.clone());
+        let connections = OpenConnections::default();
+        let tracked = connections.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<request_log::AccessLog>::new())
@@ -99,6 +104,7 @@ impl Application {
         .shutdown_timeout(config.shutdown_timeout_secs)
         .client_request_timeout(config.client_timeout())
         .disable_signals()
+        .on_connect(move |connection, extensions| tracked.track(connection, extensions))
         .listen(listener)
         .map_err(listen_error)?
         .run();
@@ -111,6 +117,7 @@ impl Application {
             actors,
             shutdown_delay: config.shutdown_delay(),
             signals,
+            connections,
         })
     }
 
@@ -127,12 +134,25 @@ impl Application {
     /// Serves until stopped (by [`Application::handle`], at once, or by SIGTERM/SIGINT, after
     /// the shutdown delay), then drains the store so every acknowledged message is committed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        if let Some(signals) = self.signals {
-            let handle = self.server.handle();
-            let health = self.actors.health.clone();
-            actix_web::rt::spawn(stop_on_signal(signals, handle, health, self.shutdown_delay));
-        }
-        let served = self.server.await;
+        let stop = Stop {
+            handle: self.server.handle(),
+            health: self.actors.health.clone(),
+            delay: self.shutdown_delay,
+            connections: self.connections,
+        };
+        let signals = self.signals;
+        let stopped_on_signal = async move {
+            match signals {
+                Some(signals) => stop.on_signal(signals).await,
+                None => std::future::pending().await,
+            }
+        };
+        let served = tokio::select! {
+            served = self.server => served,
+            // Every connection has closed: dropping the server ends its workers now rather than
+            // at their next look, up to a second later.
+            () = stopped_on_signal => Ok(()),
+        };
         self.actors.drain().await;
         tracing::info!("stopped");
         served
@@ -170,27 +190,37 @@ impl StopSignals {
     }
 }
 
-/// On the first SIGTERM or SIGINT: not ready at once, serving on for `delay` (or until a second
-/// signal), then a graceful stop of the server.
-async fn stop_on_signal(
-    mut signals: StopSignals,
+/// How a signal stops the server.
+struct Stop {
     handle: ServerHandle,
     health: HealthHandle,
     delay: Duration,
-) {
-    let first = signals.next().await;
-    health.begin_stopping();
-    if !delay.is_zero() {
-        tracing::info!(
-            signal = first,
-            delay_secs = delay.as_secs(),
-            "not ready; serving until the shutdown delay is over"
-        );
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            second = signals.next() => tracing::info!(signal = second, "second signal; no more delay"),
+    connections: OpenConnections,
+}
+
+impl Stop {
+    /// On the first SIGTERM or SIGINT: not ready at once, serving on for the delay (or until a
+    /// second signal), then a graceful stop of the server. Resolves once no connection is left.
+    async fn on_signal(self, mut signals: StopSignals) {
+        let first = signals.next().await;
+        self.health.begin_stopping();
+        if !self.delay.is_zero() {
+            tracing::info!(
+                signal = first,
+                delay_secs = self.delay.as_secs(),
+                "not ready; serving until the shutdown delay is over"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(self.delay) => {}
+                second = signals.next() => {
+                    tracing::info!(signal = second, "second signal; no more delay");
+                }
+            }
         }
+        tracing::info!(signal = first, "stopping");
+        // Closes the listener and asks the workers to stop once their connections are done;
+        // the server resolves when they have (or at the shutdown timeout).
+        drop(self.handle.stop(true));
+        self.connections.none_left().await;
     }
-    tracing::info!(signal = first, "stopping");
-    handle.stop(true).await;
 }

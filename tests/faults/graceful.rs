@@ -12,7 +12,7 @@ use crate::store::{Store, TestDatabase, store_tests};
 use crate::support::{
     Ending, Load, LoadPlan, assert_all_acknowledged_stored_once, body, client, connect, exchange,
     keep_alive_get, keep_alive_signed_post, raw_get, raw_request, raw_signed_post, start, stored,
-    wait_for_ending, wait_for_event,
+    wait_for_ending, wait_for_event, wait_for_total,
 };
 
 store_tests! {
@@ -20,6 +20,7 @@ store_tests! {
     async sigint_under_load_with_a_stalled_client_exits_zero_within_the_shutdown_timeout,
     async sigterm_with_a_shutdown_delay_turns_not_ready_and_serves_with_connection_close_until_it_ends,
     async a_second_signal_cuts_the_shutdown_delay_short,
+    async sigterm_under_load_exits_as_soon_as_the_last_connection_has_closed,
 }
 
 /// What the service logs when the shutdown delay begins.
@@ -146,8 +147,8 @@ async fn sigterm_with_a_shutdown_delay_turns_not_ready_and_serves_with_connectio
         "a keep-alive connection stays open while the service runs: {before:?}"
     );
 
-    service.signal("TERM");
     let signalled = Instant::now();
+    service.signal("TERM");
     wait_for_event(&service, DELAY_BEGINS, Duration::from_secs(10))
         .expect("the service logs that the delay began");
     let readiness = raw_request(service.port, &raw_get("/health/ready"), answer_within);
@@ -206,4 +207,33 @@ async fn a_second_signal_cuts_the_shutdown_delay_short(store: Store) {
         .expect("the second signal ends the 600 s delay");
 
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// The server's own graceful stop looks for finished connections once a second; the service
+/// ends the stop as soon as the last one closes, which with a single replica is that much less
+/// time without an answer.
+async fn sigterm_under_load_exits_as_soon_as_the_last_connection_has_closed(store: Store) {
+    let database = TestDatabase::new(store);
+    let mut service = start(&database, &[]);
+    let load = Load::start(service.url("/webhook"), LoadPlan::new("prompt", 16));
+    wait_for_total(&client(), &service, 200, Duration::from_secs(30))
+        .await
+        .expect("the load runs");
+
+    let signalled = Instant::now();
+    service.signal("TERM");
+    let status = service
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("the service exits");
+    let exited_after = signalled.elapsed();
+    let tally = load.finish().await;
+
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        exited_after < Duration::from_millis(900),
+        "the stop outlasted its last answer by the server's one-second look: {exited_after:?}"
+    );
+    tally.assert_only_200_or_503();
+    assert_all_acknowledged_stored_once(&stored(&client(), &service).await, &tally.acknowledged);
+    eprintln!("graceful: under load of 16 senders, exit {exited_after:?} after SIGTERM");
 }

@@ -156,8 +156,8 @@ async fn a_rolling_restart_of_three_replicas_under_load_answers_every_request_20
     let started = Instant::now();
 
     for replica in &mut replicas {
-        replica.service.signal("TERM");
         let signalled = Instant::now();
+        replica.service.signal("TERM");
         haproxy
             .wait_for_server(&client, &replica.name, |s| s.starts_with("DOWN"), LIMIT)
             .await

@@ -47,8 +47,8 @@ async fn a_restart_of_the_single_sqlite_process_leaves_senders_unanswered_for_un
     .await
     .expect("the load runs");
 
-    old.signal("TERM");
     let signalled = Instant::now();
+    old.signal("TERM");
     let status = old
         .wait_for_exit(Duration::from_secs(30))
         .expect("the old process exits");
