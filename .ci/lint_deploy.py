@@ -640,19 +640,19 @@ def check_compose_postgres() -> str:
 
 
 def check_haproxy_config() -> str:
-    """`haproxy -c` on the example, with two and with three replicas, when HAProxy is here."""
+    """`haproxy -c` on the example, with one, two and three replicas, when HAProxy is here."""
     takes_out = haproxy_takes_out_within()
     haproxy = shutil.which("haproxy") or next(
         (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(p).is_file()), None
     )
     if haproxy is None:
         return f"takes a replica out within {takes_out:g} s; `haproxy -c` skipped (HAProxy not installed)"
-    for replicas in (2, 3):
+    for replicas in (1, 2, 3):
         env = {f"REPLICA{n}": f"127.0.0.1:{8000 + n}" for n in range(1, replicas + 1)}
         run = subprocess.run([haproxy, "-c", "-f", str(HAPROXY_CONFIG)], env=env, capture_output=True, text=True)
         require(run.returncode == 0 and "[WARNING]" not in run.stdout + run.stderr,
                 f"haproxy -c with {replicas} replicas:\n{run.stdout}{run.stderr}")
-    return f"takes a replica out within {takes_out:g} s; `haproxy -c` passes with 2 and 3 replicas"
+    return f"takes a replica out within {takes_out:g} s; `haproxy -c` passes with 1, 2 and 3 replicas"
 
 
 def check_prometheus_config(promtool: str) -> str:

@@ -55,8 +55,8 @@ impl HaProxy {
     /// statistics page answers.
     pub fn start(program: &Path, replicas: &[u16]) -> Result<Self, String> {
         assert!(
-            (2..=3).contains(&replicas.len()),
-            "the example has two or three slots"
+            (1..=3).contains(&replicas.len()),
+            "the example has three slots"
         );
         let mut last = String::new();
         for _ in 0..5 {
