@@ -1,7 +1,8 @@
 //! The single SQLite replica's rollout: the old process must have stopped before the new one
 //! opens the file (one writer), so from the SIGTERM until the new process is ready, senders get
 //! no answer. This measures that gap under a light load, on a database that already holds
-//! messages, holds it to a bound, and prints it.
+//! messages, holds it to a bound, and prints it; and checks that a stop leaves no WAL for the
+//! next process to read back first.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use crate::helpers::message;
 use crate::store::{Store, TestDatabase};
 use crate::support::{
     Load, LoadPlan, assert_all_acknowledged_stored_once, client, get_json, start, stored,
-    wait_for_total,
+    wait_for_total, with_suffix,
 };
 
 /// Messages in the database before the restart.
@@ -74,4 +75,35 @@ async fn a_restart_of_the_single_sqlite_process_leaves_senders_unanswered_for_un
          build)",
         gap - exited_after
     );
+}
+
+/// After a burst the WAL can hold hundreds of MB, most of it already copied into the database;
+/// a new process would read it all back before serving. A graceful stop empties it.
+#[actix_web::test]
+async fn a_graceful_stop_under_load_leaves_the_sqlite_wal_empty_for_the_next_start() {
+    let database = TestDatabase::new(Store::Sqlite);
+    let client = client();
+    let mut service = start(&database, &[]);
+    let load = Load::start(service.url("/webhook"), LoadPlan::new("wal", 8));
+    wait_for_total(&client, &service, 300, Duration::from_secs(30))
+        .await
+        .expect("the load runs");
+    let wal = with_suffix(&database.sqlite_path(), "-wal");
+    let during = std::fs::metadata(&wal).map_or(0, |m| m.len());
+
+    service.signal("TERM");
+    let status = service
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("the service exits");
+    let tally = load.finish().await;
+    let after = std::fs::metadata(&wal).map_or(0, |m| m.len());
+
+    assert!(status.success(), "exit status {status:?}");
+    assert!(during > 0, "the load wrote to the WAL");
+    assert_eq!(
+        after, 0,
+        "the WAL is left empty ({during} bytes during the load)"
+    );
+    let restarted = start(&database, &[]);
+    assert_all_acknowledged_stored_once(&stored(&client, &restarted).await, &tally.acknowledged);
 }
