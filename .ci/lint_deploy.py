@@ -442,11 +442,14 @@ def check_client_service(objects: list[dict], workload: dict) -> None:
             f"Service selector must match the pods of {name_of(workload)}")
 
 
+def variant(name: str, kind: str) -> tuple[list[dict], dict, dict, dict]:
+    """What `k8s/<name>/` renders, its workload of `kind`, its ConfigMap, and the example Secret."""
+    objects = rendered(name)
+    return objects, find(objects, kind, "webhook-processor"), find(objects, "ConfigMap"), example_secret()
+
+
 def check_statefulset_contract() -> str:
-    objects = rendered("sqlite")
-    sts = find(objects, "StatefulSet", "webhook-processor")
-    config = find(objects, "ConfigMap")
-    secret = example_secret()
+    objects, sts, config, secret = variant("sqlite", "StatefulSet")
     spec = sts["spec"]
     pod = spec["template"]["spec"]
     require(spec["replicas"] == 1, "StatefulSet: replicas must be 1 (SQLite has one writer)")
@@ -470,10 +473,7 @@ def check_statefulset_contract() -> str:
 
 
 def check_deployment_contract() -> str:
-    objects = rendered("postgres")
-    deployment = find(objects, "Deployment", "webhook-processor")
-    config = find(objects, "ConfigMap")
-    secret = example_secret()
+    objects, deployment, config, secret = variant("postgres", "Deployment")
     spec = deployment["spec"]
     pod = spec["template"]["spec"]
     require(spec["replicas"] >= 3, "Deployment: at least 3 replicas")

@@ -69,33 +69,52 @@ impl Replica {
     }
 }
 
-/// Three replicas on `database` behind HAProxy, every replica in the rotation.
-async fn three_replicas_behind_haproxy(
-    program: &std::path::Path,
-    database: &TestDatabase,
-    client: &reqwest::Client,
-) -> (Vec<Replica>, HaProxy) {
-    let replicas: Vec<Replica> = (1..=3)
-        .map(|n| Replica::start(database, format!("replica{n}"), free_port()))
-        .collect();
-    let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
-    let haproxy = HaProxy::start(program, &ports).expect("HAProxy starts");
-    for replica in &replicas {
-        haproxy
-            .wait_for_server(client, &replica.name, |s| s == "UP", LIMIT)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", haproxy.log()));
-    }
-    (replicas, haproxy)
+/// Three replicas on one database behind HAProxy, every one in the rotation, with signed
+/// webhooks sent through HAProxy all along. Fields drop in order: the load's senders, HAProxy,
+/// the replicas, then the database.
+struct Rig {
+    load: Load,
+    haproxy: HaProxy,
+    replicas: Vec<Replica>,
+    client: reqwest::Client,
+    database: TestDatabase,
+    /// Messages stored when the rig was ready.
+    stored_at_start: i64,
 }
 
-/// Senders posting unique signed messages through HAProxy until told to stop.
-fn load_through(haproxy: &HaProxy, prefix: &str) -> Load {
-    let plan = LoadPlan {
-        max_per_sender: usize::MAX,
-        ..LoadPlan::new(prefix, 8)
-    };
-    Load::start(haproxy.url("/webhook"), plan)
+impl Rig {
+    /// The rig once the load has stored 100 messages; `None` where it cannot run (see
+    /// [`prerequisites`]). Message ids start with `prefix`.
+    async fn start(test: &str, prefix: &str) -> Option<Self> {
+        let program = prerequisites(test)?;
+        let database = TestDatabase::new(Store::Postgres);
+        let client = client();
+        let replicas: Vec<Replica> = (1..=3)
+            .map(|n| Replica::start(&database, format!("replica{n}"), free_port()))
+            .collect();
+        let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
+        let haproxy = HaProxy::start(&program, &ports).expect("HAProxy starts");
+        for replica in &replicas {
+            haproxy
+                .wait_for_server(&client, &replica.name, |s| s == "UP", LIMIT)
+                .await
+                .unwrap_or_else(|e| panic!("{e}\n{}", haproxy.log()));
+        }
+        let plan = LoadPlan {
+            max_per_sender: usize::MAX,
+            ..LoadPlan::new(prefix, 8)
+        };
+        let load = Load::start(haproxy.url("/webhook"), plan);
+        let stored_at_start = wait_for_messages(&client, &replicas[0].service, 0, 100).await;
+        Some(Self {
+            load,
+            haproxy,
+            replicas,
+            client,
+            database,
+            stored_at_start,
+        })
+    }
 }
 
 /// Waits until the database holds at least `more` messages beyond `from` (read through `any`
@@ -145,14 +164,19 @@ fn backend(stats: &std::collections::HashMap<String, ServerStats>) -> ServerStat
 async fn a_rolling_restart_of_three_replicas_under_load_answers_every_request_200_and_loses_nothing()
  {
     let test = "a_rolling_restart_of_three_replicas_under_load_answers_every_request_200";
-    let Some(program) = prerequisites(test) else {
+    let Some(rig) = Rig::start(test, "rolling").await else {
         return;
     };
-    let database = TestDatabase::new(Store::Postgres);
-    let client = client();
-    let (mut replicas, haproxy) = three_replicas_behind_haproxy(&program, &database, &client).await;
-    let load = load_through(&haproxy, "rolling");
-    let mut stored_so_far = wait_for_messages(&client, &replicas[0].service, 0, 100).await;
+    // Bound in this order so that they drop in the rig's order.
+    let Rig {
+        database,
+        client,
+        mut replicas,
+        haproxy,
+        load,
+        stored_at_start,
+    } = rig;
+    let mut stored_so_far = stored_at_start;
     let started = Instant::now();
 
     for replica in &mut replicas {
@@ -218,14 +242,17 @@ async fn a_rolling_restart_of_three_replicas_under_load_answers_every_request_20
 async fn a_replica_killed_under_load_loses_nothing_acknowledged_and_the_retried_requests_are_stored_once()
  {
     let test = "a_replica_killed_under_load_loses_nothing_acknowledged";
-    let Some(program) = prerequisites(test) else {
+    let Some(rig) = Rig::start(test, "killed").await else {
         return;
     };
-    let database = TestDatabase::new(Store::Postgres);
-    let client = client();
-    let (mut replicas, haproxy) = three_replicas_behind_haproxy(&program, &database, &client).await;
-    let load = load_through(&haproxy, "killed");
-    let before_kill = wait_for_messages(&client, &replicas[1].service, 0, 100).await;
+    let Rig {
+        database: _database,
+        client,
+        mut replicas,
+        haproxy,
+        load,
+        stored_at_start: before_kill,
+    } = rig;
 
     // Frozen first, so that requests are surely in its hands, unanswered, when it dies; some
     // may be committed already, some not.
