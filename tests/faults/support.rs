@@ -236,6 +236,7 @@ pub async fn wait_for_total(
 }
 
 /// Waits up to `limit` for a log line of `service` whose `message` is `message`; returns it.
+/// It blocks the calling thread meanwhile, so no load of this runtime advances.
 pub fn wait_for_event(service: &RunningBinary, message: &str, limit: Duration) -> Option<Value> {
     let deadline = Instant::now() + limit;
     loop {
