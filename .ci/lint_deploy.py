@@ -6,13 +6,21 @@ checked, and what is not:
 - Kubernetes objects with a built-in kind are validated strictly (unknown fields rejected)
   against the Kubernetes OpenAPI schemas that kubernetes-validate ships, for the oldest and
   the newest version we support: both the files under k8s/ and what `kubectl kustomize`
-  renders from them.
+  renders from k8s/ and from each variant, k8s/sqlite/ and k8s/postgres/ (without kubectl, the
+  kustomizations are read by hand: resources and inline patches).
+- Each variant's own contract: SQLite runs one pod with its volume and no shutdown delay;
+  PostgreSQL runs three replicas rolled out with none unavailable, a PodDisruptionBudget,
+  spread over nodes, DATABASE_URL from the Secret, and a shutdown delay longer than its
+  readiness probe takes to fail. Both give Kubernetes more grace than delay plus drain.
 - ServiceMonitor and PrometheusRule (Prometheus Operator CRDs) have no schema here. They are
   checked by hand: required fields, that the ServiceMonitor selects the client Service and
   names a real port, and that alert rules parse (promtool) and use known metrics. Fields
   outside those are not checked.
 - docker-compose.yml is not checked against the Compose schema: only its keys against the
-  Compose service keys, and the settings the service relies on.
+  Compose service keys, and the settings the service relies on; for the `postgres` profile,
+  that the replicas reach the db service, outlast HAProxy's checks with their shutdown delay,
+  and are what HAProxy balances over.
+- deploy/haproxy/haproxy.cfg is checked by `haproxy -c` when HAProxy is installed.
 - The Dockerfile is linted by hadolint; here only the service's contract is checked
   (non-root user, exec-form entrypoint, self healthcheck, no baked-in secret).
 """
@@ -299,15 +307,12 @@ def check_k8s_schemas() -> str:
 
 
 def kustomize(directory: Path) -> list[dict]:
-    """The objects `kubectl kustomize` renders; without kubectl, the listed files as they are."""
-    kustomization = load_yaml(directory / "kustomization.yaml")
-    resources = kustomization.get("resources", [])
-    require(resources, f"{rel(directory)}/kustomization.yaml lists no resources")
-    for resource in resources:
-        require((directory / resource).is_file(), f"{rel(directory)}: {resource} does not exist")
+    """The objects `kubectl kustomize` renders; without kubectl, a plain reading of the
+    kustomization: its resources (files, or folders read the same way) with its inline patches
+    merged in (mappings merged key by key, anything else replaced)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        return [doc for resource in resources for doc in load_yaml_docs(directory / resource)]
+        return kustomize_by_hand(directory)
     rendered = subprocess.run(
         [kubectl, "kustomize", str(directory)], capture_output=True, text=True
     )
@@ -315,23 +320,62 @@ def kustomize(directory: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(rendered.stdout) if d is not None]
 
 
-def check_kustomize_default() -> str:
-    objects = kustomize(ROOT / "k8s")
+def kustomize_by_hand(directory: Path) -> list[dict]:
+    kustomization = load_yaml(directory / "kustomization.yaml")
+    resources = kustomization.get("resources", [])
+    require(resources, f"{rel(directory)}/kustomization.yaml lists no resources")
+    objects: list[dict] = []
+    for resource in resources:
+        path = directory / resource
+        if path.is_dir():
+            objects.extend(kustomize_by_hand(path))
+        else:
+            require(path.is_file(), f"{rel(directory)}: {resource} does not exist")
+            objects.extend(load_yaml_docs(path))
+    for entry in kustomization.get("patches", []):
+        require("patch" in entry, f"{rel(directory)}: only inline patches are read without kubectl")
+        patch = yaml.safe_load(entry["patch"])
+        targets = [o for o in objects if o["kind"] == patch["kind"]
+                   and o["metadata"]["name"] == patch["metadata"]["name"]]
+        require(len(targets) == 1, f"{rel(directory)}: the patch of {name_of(patch)} matches {len(targets)} objects")
+        merge_into(targets[0], patch)
+    return objects
+
+
+def merge_into(target: dict, patch: dict) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge_into(target[key], value)
+        else:
+            target[key] = value
+
+
+def rendered(variant: str) -> list[dict]:
+    """What `k8s/<variant>/` renders, each object strictly valid."""
+    objects = kustomize(ROOT / "k8s" / variant)
     for obj in objects:
-        validate_builtin(obj, "kustomize k8s/")
-    kinds = sorted(name_of(o) for o in objects)
-    expected = sorted(
-        [
-            "ConfigMap/webhook-processor",
-            "Service/webhook-processor",
-            "Service/webhook-processor-headless",
-            "StatefulSet/webhook-processor",
-        ]
-    )
-    # The Secret is created by hand and the extras are opt-in: neither may sneak in here.
-    require(kinds == expected, f"kustomize k8s/ renders {kinds}, expected {expected}")
-    how = "kubectl kustomize" if shutil.which("kubectl") else "files listed (kubectl not found)"
-    return f"{how}: {', '.join(kinds)}"
+        validate_builtin(obj, f"kustomize k8s/{variant}")
+    return objects
+
+
+# What each way of applying k8s/ renders. The Secret is created by hand and the extras are
+# opt-in: neither may sneak in.
+SHARED_OBJECTS = ["ConfigMap/webhook-processor", "Service/webhook-processor"]
+VARIANT_OBJECTS = {
+    ".": SHARED_OBJECTS + ["Service/webhook-processor-headless", "StatefulSet/webhook-processor"],
+    "sqlite": SHARED_OBJECTS + ["Service/webhook-processor-headless", "StatefulSet/webhook-processor"],
+    "postgres": SHARED_OBJECTS + ["Deployment/webhook-processor", "PodDisruptionBudget/webhook-processor"],
+}
+
+
+def check_kustomize_variants() -> str:
+    seen = []
+    for variant, expected in VARIANT_OBJECTS.items():
+        kinds = sorted(name_of(o) for o in rendered(variant))
+        require(kinds == sorted(expected), f"kustomize k8s/{variant} renders {kinds}, expected {sorted(expected)}")
+        seen.append(f"k8s/{variant if variant != '.' else ''}: {len(kinds)} objects")
+    how = "kubectl kustomize" if shutil.which("kubectl") else "read by hand (kubectl not found)"
+    return f"{how}, strictly valid: " + "; ".join(seen)
 
 
 def check_kustomize_monitoring() -> str:
@@ -341,70 +385,135 @@ def check_kustomize_monitoring() -> str:
     return ", ".join(kinds)
 
 
+def example_secret() -> dict:
+    return find([obj for _, obj in k8s_objects(ROOT / "k8s")], "Secret")
+
+
+def check_pod_contract(workload: dict, config: dict, secret: dict) -> dict:
+    """What every variant's pods must do; returns the container."""
+    pod = workload["spec"]["template"]["spec"]
+    where = name_of(workload)
+    security = pod["securityContext"]
+    for key, value in {"runAsNonRoot": True, "runAsUser": SERVICE_USER, "runAsGroup": SERVICE_USER}.items():
+        require(security.get(key) == value, f"{where}: pod securityContext.{key} must be {value}")
+    require(security.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{where}: seccompProfile RuntimeDefault")
+
+    (container,) = pod["containers"]
+    csec = container["securityContext"]
+    require(csec.get("readOnlyRootFilesystem") is True, f"{where}: readOnlyRootFilesystem must be true")
+    require(csec.get("allowPrivilegeEscalation") is False, f"{where}: allowPrivilegeEscalation must be false")
+    require(csec.get("capabilities", {}).get("drop") == ["ALL"], f"{where}: capabilities must drop ALL")
+
+    port = int(config["data"].get("PORT", 8000))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    require(ports.get("http") == port, f"{where}: container port 'http' must be PORT ({port})")
+    for probe, path in (("startupProbe", None), ("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
+        require(probe in container, f"{where}: container has no {probe}")
+        if path:
+            require(container[probe]["httpGet"]["path"] == path, f"{where}: {probe} must GET {path}")
+    for kind in ("requests", "limits"):
+        for resource in ("cpu", "memory"):
+            require(resource in container["resources"].get(kind, {}), f"{where}: resources.{kind}.{resource} missing")
+
+    refs = {k: v["name"] for e in container["envFrom"] for k, v in e.items() if k.endswith("Ref")}
+    require(refs.get("configMapRef") == config["metadata"]["name"], f"{where}: envFrom must use the ConfigMap")
+    require(refs.get("secretRef") == secret["metadata"]["name"], f"{where}: envFrom must use the example Secret's name")
+    require("WEBHOOK_SECRET" not in config["data"], "ConfigMap: WEBHOOK_SECRET belongs in the Secret")
+
+    # The stop: not ready for the delay, then the drain; Kubernetes must wait for both.
+    delay = int(config["data"].get("SHUTDOWN_DELAY_SECS", 0))
+    drain = int(config["data"].get("SHUTDOWN_TIMEOUT_SECS", SHUTDOWN_TIMEOUT_DEFAULT_SECS))
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    require(grace > delay + drain,
+            f"{where}: terminationGracePeriodSeconds {grace} must exceed SHUTDOWN_DELAY_SECS {delay} "
+            f"+ SHUTDOWN_TIMEOUT_SECS {drain}")
+
+    annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+    require(annotations.get("prometheus.io/scrape") == "true", f"{where}: pod needs prometheus.io/scrape")
+    require(annotations.get("prometheus.io/port") == str(port), f"{where}: prometheus.io/port must be PORT")
+    return container
+
+
+def check_client_service(objects: list[dict], workload: dict) -> None:
+    client = find(objects, "Service", "webhook-processor")
+    require([p["port"] for p in client["spec"]["ports"]] == [8000], "Service must expose port 8000")
+    selector = client["spec"]["selector"].items()
+    require(selector <= workload["spec"]["template"]["metadata"]["labels"].items(),
+            f"Service selector must match the pods of {name_of(workload)}")
+
+
+def variant(name: str, kind: str) -> tuple[list[dict], dict, dict, dict]:
+    """What `k8s/<name>/` renders, its workload of `kind`, its ConfigMap, and the example Secret."""
+    objects = rendered(name)
+    return objects, find(objects, kind, "webhook-processor"), find(objects, "ConfigMap"), example_secret()
+
+
 def check_statefulset_contract() -> str:
-    objects = [obj for _, obj in k8s_objects(ROOT / "k8s")]
-    sts = find(objects, "StatefulSet", "webhook-processor")
-    config = find(objects, "ConfigMap")
-    secret = find(objects, "Secret")
+    objects, sts, config, secret = variant("sqlite", "StatefulSet")
     spec = sts["spec"]
     pod = spec["template"]["spec"]
     require(spec["replicas"] == 1, "StatefulSet: replicas must be 1 (SQLite has one writer)")
     governing = find(objects, "Service", spec["serviceName"])
     require(governing["spec"].get("clusterIP") == "None", "StatefulSet: serviceName must be headless")
-
-    shutdown = int(config["data"].get("SHUTDOWN_TIMEOUT_SECS", SHUTDOWN_TIMEOUT_DEFAULT_SECS))
-    grace = pod.get("terminationGracePeriodSeconds", 30)
-    require(grace > shutdown, f"terminationGracePeriodSeconds {grace} must exceed SHUTDOWN_TIMEOUT_SECS {shutdown}")
     require(config["data"].get("DATABASE_URL") == "sqlite:////data/app.db", "ConfigMap: DATABASE_URL")
-    require("WEBHOOK_SECRET" not in config["data"], "ConfigMap: WEBHOOK_SECRET belongs in the Secret")
-
-    security = pod["securityContext"]
-    for key, value in {
-        "runAsNonRoot": True,
-        "runAsUser": SERVICE_USER,
-        "runAsGroup": SERVICE_USER,
-        "fsGroup": SERVICE_USER,
-    }.items():
-        require(security.get(key) == value, f"pod securityContext.{key} must be {value}")
-    require(security.get("seccompProfile", {}).get("type") == "RuntimeDefault", "seccompProfile RuntimeDefault")
-
-    (container,) = pod["containers"]
-    csec = container["securityContext"]
-    require(csec.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem must be true")
-    require(csec.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation must be false")
-    require(csec.get("capabilities", {}).get("drop") == ["ALL"], "capabilities must drop ALL")
-
-    port = int(config["data"].get("PORT", 8000))
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    require(ports.get("http") == port, f"container port 'http' must be PORT ({port})")
-    for probe, path in (("startupProbe", None), ("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
-        require(probe in container, f"container has no {probe}")
-        if path:
-            require(container[probe]["httpGet"]["path"] == path, f"{probe} must GET {path}")
-    for kind in ("requests", "limits"):
-        for resource in ("cpu", "memory"):
-            require(resource in container["resources"].get(kind, {}), f"resources.{kind}.{resource} missing")
-
-    refs = {k: v["name"] for e in container["envFrom"] for k, v in e.items() if k.endswith("Ref")}
-    require(refs.get("configMapRef") == config["metadata"]["name"], "envFrom must use the ConfigMap")
-    require(refs.get("secretRef") == secret["metadata"]["name"], "envFrom must use the example Secret's name")
+    require(int(config["data"].get("SHUTDOWN_DELAY_SECS", 0)) == 0,
+            "SQLite: SHUTDOWN_DELAY_SECS must be 0 (one pod: a delay only lengthens the rollout gap)")
+    require(pod["securityContext"].get("fsGroup") == SERVICE_USER, f"pod securityContext.fsGroup must be {SERVICE_USER}")
+    container = check_pod_contract(sts, config, secret)
 
     (claim,) = spec["volumeClaimTemplates"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     require(mounts.get(claim["metadata"]["name"]) == "/data", "the volumeClaimTemplate must be mounted at /data")
-
-    annotations = spec["template"]["metadata"].get("annotations", {})
-    require(annotations.get("prometheus.io/scrape") == "true", "pod needs prometheus.io/scrape")
-    require(annotations.get("prometheus.io/port") == str(port), "prometheus.io/port must be PORT")
-
-    client = find(objects, "Service", "webhook-processor")
-    require([p["port"] for p in client["spec"]["ports"]] == [8000], "Service must expose port 8000")
-    selector = client["spec"]["selector"].items()
-    require(selector <= spec["template"]["metadata"]["labels"].items(), "Service selector must match the pod")
+    check_client_service(objects, sts)
 
     placeholder = secret.get("stringData", {}).get("WEBHOOK_SECRET", "")
     require("REPLACE" in placeholder.upper(), "the example Secret must hold an obvious placeholder")
-    return f"1 replica, grace {grace}s > drain {shutdown}s, non-root {SERVICE_USER}, probes, /data claim"
+    grace = pod.get("terminationGracePeriodSeconds")
+    return f"1 replica, grace {grace}s > drain, non-root {SERVICE_USER}, probes, /data claim"
+
+
+def check_deployment_contract() -> str:
+    objects, deployment, config, secret = variant("postgres", "Deployment")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    require(spec["replicas"] >= 3, "Deployment: at least 3 replicas")
+    rolling = spec["strategy"]
+    require(rolling["type"] == "RollingUpdate" and rolling["rollingUpdate"].get("maxUnavailable") == 0,
+            "Deployment: a rolling update with maxUnavailable 0 (never fewer ready replicas)")
+    require("DATABASE_URL" not in config["data"], "ConfigMap: DATABASE_URL holds a password: it belongs in the Secret")
+    container = check_pod_contract(deployment, config, secret)
+    from_secret = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    reference = from_secret.get("DATABASE_URL", {})
+    require(reference.get("name") == secret["metadata"]["name"] and reference.get("key") == "DATABASE_URL",
+            "DATABASE_URL must come from the Secret's DATABASE_URL key")
+    require(not reference.get("optional"), "DATABASE_URL must not be optional (no silent SQLite fallback)")
+
+    # The replica must be out of every rotation before it stops accepting: the readiness probe
+    # fails within period x failureThreshold, and the delay must be longer.
+    delay = int(config["data"].get("SHUTDOWN_DELAY_SECS", 0))
+    readiness = container["readinessProbe"]
+    noticed = readiness.get("periodSeconds", 10) * readiness.get("failureThreshold", 3)
+    require(delay > noticed, f"SHUTDOWN_DELAY_SECS {delay} must exceed the readiness probe's {noticed} s to fail")
+
+    spreads = {c["topologyKey"] for c in pod.get("topologySpreadConstraints", [])}
+    require("kubernetes.io/hostname" in spreads, "Deployment: spread replicas across nodes")
+    pod_labels = spec["template"]["metadata"]["labels"].items()
+    for constraint in pod.get("topologySpreadConstraints", []):
+        require(constraint["labelSelector"]["matchLabels"].items() <= pod_labels,
+                f"topology spread on {constraint['topologyKey']} must select the pods")
+
+    budget = find(objects, "PodDisruptionBudget")
+    require(budget["spec"]["selector"]["matchLabels"].items() <= pod_labels, "the PodDisruptionBudget must select the pods")
+    allowed_down = budget["spec"].get("maxUnavailable", spec["replicas"] - budget["spec"].get("minAvailable", 0))
+    require(allowed_down == 1, "the PodDisruptionBudget must allow one replica down at a time")
+    check_client_service(objects, deployment)
+    return (f"{spec['replicas']} replicas, maxUnavailable 0, PDB, spread on {sorted(spreads)}, "
+            f"DATABASE_URL from the Secret; readiness fails in {noticed}s < delay {delay}s; "
+            f"grace {pod['terminationGracePeriodSeconds']}s")
 
 
 def check_monitoring_crds() -> str:
@@ -449,9 +558,11 @@ def check_monitoring_crds() -> str:
 
 def check_compose() -> str:
     doc = compose()
-    require(set(doc) <= COMPOSE_TOP_KEYS, f"docker-compose.yml: unknown top-level keys {set(doc) - COMPOSE_TOP_KEYS}")
+    top = {k for k in doc if not k.startswith("x-")}
+    require(top <= COMPOSE_TOP_KEYS, f"docker-compose.yml: unknown top-level keys {top - COMPOSE_TOP_KEYS}")
     services = doc["services"]
-    require(set(services) == {"api", "prometheus", "grafana"}, f"services are {sorted(services)}")
+    expected = {"api", "prometheus", "grafana"} | POSTGRES_PROFILE
+    require(set(services) == expected, f"services are {sorted(services)}, expected {sorted(expected)}")
     for name, service in services.items():
         unknown = {k for k in service if k not in COMPOSE_SERVICE_KEYS and not k.startswith("x-")}
         require(not unknown, f"service {name}: unknown keys {sorted(unknown)}")
@@ -480,7 +591,71 @@ def check_compose() -> str:
                     require((ROOT / source).exists(), f"service {name}: {source} does not exist")
             else:
                 require(source in declared, f"service {name}: volume {source} is not declared")
-    return "api (default) + prometheus, grafana (profile monitoring); mounts exist"
+    return "api (default) + prometheus, grafana (profile monitoring) + " \
+        f"{', '.join(sorted(POSTGRES_PROFILE))} (profile postgres); mounts exist"
+
+
+# The services of Compose's `postgres` profile: the database, the replicas, HAProxy.
+POSTGRES_REPLICAS = {"replica-1": "REPLICA1", "replica-2": "REPLICA2"}
+POSTGRES_PROFILE = {"db", "lb", *POSTGRES_REPLICAS}
+HAPROXY_CONFIG = ROOT / "deploy/haproxy/haproxy.cfg"
+
+
+def haproxy_takes_out_within() -> float:
+    """Seconds HAProxy (the example configuration, its default check interval) may take to take
+    a replica that answers 503 out of the rotation: `fall` checks `inter` apart, the last one
+    allowed `timeout check` to answer."""
+    text = HAPROXY_CONFIG.read_text()
+    interval = re.search(r'inter "\$\{CHECK_INTERVAL-(\w+)\}"', text)
+    fall = re.search(r"^\s*default-server .*\bfall (\d+)", text, re.M)
+    check_timeout = re.search(r"^\s*timeout check (\w+)", text, re.M)
+    require(interval and fall and check_timeout,
+            "haproxy.cfg: expected `inter \"${CHECK_INTERVAL-...}\"`, `fall N` and `timeout check`")
+    return int(fall.group(1)) * seconds(interval.group(1)) + seconds(check_timeout.group(1))
+
+
+def check_compose_postgres() -> str:
+    services = compose()["services"]
+    for name in POSTGRES_PROFILE:
+        require(services[name].get("profiles") == ["postgres"], f"{name} must be in profile postgres only")
+    takes_out = haproxy_takes_out_within()
+    for name, variable in POSTGRES_REPLICAS.items():
+        replica = services[name]
+        env = replica["environment"]
+        require(re.match(r"postgres://[^@]+@db:5432/", env.get("DATABASE_URL", "")),
+                f"{name}: DATABASE_URL must name the db service")
+        require(replica["depends_on"]["db"]["condition"] == "service_healthy", f"{name} must wait for db")
+        require(replica["healthcheck"]["test"] == ["CMD", "webhook-processor", "healthcheck"], f"{name} healthcheck")
+        delay = int(env.get("SHUTDOWN_DELAY_SECS", 0))
+        require(delay > takes_out,
+                f"{name}: SHUTDOWN_DELAY_SECS {delay} must exceed the {takes_out:g} s HAProxy takes to take it out")
+        grace = seconds(replica.get("stop_grace_period", "10s"))
+        require(grace > delay + SHUTDOWN_TIMEOUT_DEFAULT_SECS,
+                f"{name}: stop_grace_period {grace:g}s must exceed the delay {delay} s and the drain")
+        require(services["lb"]["environment"].get(variable) == f"{name}:8000",
+                f"lb: {variable} must be {name}:8000")
+        require(services["lb"]["depends_on"][name]["condition"] == "service_healthy", f"lb must wait for {name}")
+    mounts = dict(v.split(":")[:2] for v in services["lb"]["volumes"])
+    require(mounts.get("./deploy/haproxy/haproxy.cfg") == "/usr/local/etc/haproxy/haproxy.cfg",
+            "lb must run deploy/haproxy/haproxy.cfg")
+    return (f"db, {', '.join(POSTGRES_REPLICAS)} behind lb (deploy/haproxy/haproxy.cfg); delay > "
+            f"{takes_out:g} s HAProxy takes to take a replica out")
+
+
+def check_haproxy_config() -> str:
+    """`haproxy -c` on the example, with one, two and three replicas, when HAProxy is here."""
+    takes_out = haproxy_takes_out_within()
+    haproxy = shutil.which("haproxy") or next(
+        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(p).is_file()), None
+    )
+    if haproxy is None:
+        return f"takes a replica out within {takes_out:g} s; `haproxy -c` skipped (HAProxy not installed)"
+    for replicas in (1, 2, 3):
+        env = {f"REPLICA{n}": f"127.0.0.1:{8000 + n}" for n in range(1, replicas + 1)}
+        run = subprocess.run([haproxy, "-c", "-f", str(HAPROXY_CONFIG)], env=env, capture_output=True, text=True)
+        require(run.returncode == 0 and "[WARNING]" not in run.stdout + run.stderr,
+                f"haproxy -c with {replicas} replicas:\n{run.stdout}{run.stderr}")
+    return f"takes a replica out within {takes_out:g} s; `haproxy -c` passes with 1, 2 and 3 replicas"
 
 
 def check_prometheus_config(promtool: str) -> str:
@@ -604,11 +779,14 @@ def main() -> int:
         ("dockerfile contract", check_dockerfile_contract),
         (".dockerignore", check_dockerignore),
         ("k8s schemas", check_k8s_schemas),
-        ("kustomize k8s/", check_kustomize_default),
+        ("kustomize k8s/, k8s/sqlite/, k8s/postgres/", check_kustomize_variants),
         ("kustomize k8s/monitoring/", check_kustomize_monitoring),
-        ("statefulset contract", check_statefulset_contract),
+        ("statefulset contract (SQLite)", check_statefulset_contract),
+        ("deployment contract (PostgreSQL)", check_deployment_contract),
         ("monitoring CRDs", check_monitoring_crds),
         ("docker-compose.yml", check_compose),
+        ("compose profile postgres", check_compose_postgres),
+        ("haproxy example", check_haproxy_config),
         ("prometheus config", lambda: check_prometheus_config(args.promtool)),
         ("grafana provisioning", check_grafana_provisioning),
         ("grafana dashboard", check_grafana_dashboard),

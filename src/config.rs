@@ -108,6 +108,10 @@ settings! {
         "most messages committed in one transaction";
     max_body_bytes: usize = Text("65536"),
         "largest accepted webhook body";
+    shutdown_delay_secs: u64 = Text("0"),
+        "on SIGTERM, how long to keep serving, with `/health/ready` answering `503` and every \
+        answer closing its connection, before no longer accepting: the time load balancers \
+        need to stop sending here (see Running several replicas); `0` for a single replica";
     shutdown_timeout_secs: u64 = Text("20"),
         "how long a stop waits for in-flight requests";
     health_probe_interval_ms: u64 = Text("500"),
@@ -290,6 +294,10 @@ impl Config {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
     }
 
     pub fn health_probe_interval(&self) -> Duration {

@@ -19,6 +19,7 @@ pub mod reader;
 pub mod store;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, MailboxError, SyncArbiter};
@@ -86,7 +87,10 @@ pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actor
             capacity: config.store_queue_capacity,
         },
         readers,
-        health: HealthHandle { addr: health_addr },
+        health: HealthHandle {
+            addr: health_addr,
+            stopping: Arc::new(AtomicBool::new(false)),
+        },
         store_thread,
         maintenance_thread,
     }
@@ -239,18 +243,39 @@ fn flatten<T>(answer: Result<Result<T, StorageError>, MailboxError>) -> Result<T
     })
 }
 
-/// Reads the readiness cached by the [`HealthActor`].
+/// Why a stopping service is not ready, whatever its database says.
+pub const STOPPING_REASON: &str = "shutting down";
+
+/// Reads the readiness cached by the [`HealthActor`], and whether the service is stopping.
 #[derive(Clone)]
 pub struct HealthHandle {
     addr: Addr<HealthActor>,
+    /// Set once, when a stop begins; shared by every clone.
+    stopping: Arc<AtomicBool>,
 }
 
 impl HealthHandle {
+    /// Not ready with [`STOPPING_REASON`] once [`HealthHandle::begin_stopping`] was called;
+    /// otherwise what the last database probe found.
     pub async fn readiness(&self) -> Readiness {
+        if self.is_stopping() {
+            return Readiness::NotReady(STOPPING_REASON.to_owned());
+        }
         self.addr
             .send(GetReadiness)
             .await
             .unwrap_or_else(|_| Readiness::NotReady("health monitor stopped".to_owned()))
+    }
+
+    /// Marks the service as stopping, for good: readiness answers 503 from now on, while
+    /// requests are still served.
+    pub fn begin_stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop has begun; cheap enough to ask on every request.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 }
 

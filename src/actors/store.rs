@@ -270,6 +270,9 @@ impl Handler<Drain> for StoreActor {
 
     fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
         self.flush();
+        if let Err(error) = self.writer.close() {
+            tracing::warn!(error = %error, "the store could not be left tidy for the next start");
+        }
         ctx.stop();
     }
 }

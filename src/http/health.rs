@@ -1,5 +1,6 @@
 //! Kubernetes probes: `/health/live` answers while the process serves; `/health/ready` answers
-//! 200 only while the last database probe could write (see `HealthActor`).
+//! 200 only while the last database probe could write (see `HealthActor`) and no stop has
+//! begun.
 
 use actix_web::web::{Data, Json};
 use actix_web::{HttpResponse, get};
@@ -25,15 +26,16 @@ pub async fn live() -> Json<StatusOk> {
 /// Readiness
 ///
 /// `200` while the last durable write probe of the database (every
-/// `HEALTH_PROBE_INTERVAL_MS`) succeeded, `503` naming the reason otherwise. Open without a
-/// token.
+/// `HEALTH_PROBE_INTERVAL_MS`) succeeded, `503` naming the reason otherwise, and `503`
+/// `shutting down` from SIGTERM on, while the service still serves for `SHUTDOWN_DELAY_SECS`.
+/// Open without a token.
 #[utoipa::path(
     operation_id = "readiness",
     tag = "health",
     responses(
         (status = 200, description = "The database is writable", body = StatusReady),
         (status = 503, description = "The database is not writable (locked, missing, \
-            read-only, ...)", body = ErrorBody,
+            read-only, ...), or the service is shutting down", body = ErrorBody,
             example = json!({"detail": "database is locked by another process"})),
     )
 )]

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod request_log;
 pub mod signature;
 pub mod status;
+pub mod stopping;
 pub mod webhook;
 
 use actix_web::guard;

@@ -1,12 +1,14 @@
-//! The container contract: the binary run the way `Dockerfile` and `k8s/` run it.
+//! The container contract: the binary run the way `Dockerfile` and `k8s/` (its SQLite variant)
+//! run it.
 //!
 //! The image runs `webhook-processor serve` as the unprivileged user 10001, with the
 //! environment of its `ENV` line (`DATABASE_URL=sqlite:////data/app.db`, `HOST=0.0.0.0`,
-//! `PORT=8000`, ...) and, on Kubernetes, the ConfigMap's values on top; only `/data` (owned by
-//! that user) is writable. Its health check is `webhook-processor healthcheck`, and a stop is
-//! SIGTERM. This test reads those settings from the deployment files themselves and runs the
-//! compiled binary with them, moved into a temporary folder: `/data` becomes `<tmp>/data`, and
-//! `PORT` a free port, since 8000 may be taken. As root it drops to `nobody` with `setpriv`
+//! `PORT=8000`, ...) and, on Kubernetes, the ConfigMap's values on top (the base's, then the
+//! SQLite variant's); only `/data` (owned by that user) is writable. Its health check is
+//! `webhook-processor healthcheck`, and a stop is SIGTERM. This test reads those settings from
+//! the deployment files themselves and runs the compiled binary with them, moved into a
+//! temporary folder: `/data` becomes `<tmp>/data`, and `PORT` a free port, since 8000 may be
+//! taken. As root it drops to `nobody` with `setpriv`
 //! (user 10001 may not exist here, and any unprivileged user shows the same thing); as another
 //! user it runs as that user, already unprivileged.
 
@@ -39,13 +41,14 @@ fn image_environment(dockerfile: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The `data:` entries of `k8s/configmap.yaml`, as the pod's environment receives them.
-fn configmap_environment(configmap: &str) -> BTreeMap<String, String> {
-    configmap
-        .lines()
-        .skip_while(|line| !line.starts_with("data:"))
-        .skip(1)
-        .take_while(|line| line.starts_with(' ') || line.trim().is_empty())
+/// The entries under the first `data:` key of `yaml`, as the pod's environment receives them:
+/// those of a ConfigMap, or of the ConfigMap patch inlined in a kustomization.
+fn configmap_environment(yaml: &str) -> BTreeMap<String, String> {
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut lines = yaml.lines().skip_while(|line| line.trim() != "data:");
+    let data_indent = lines.next().map_or(0, indent);
+    lines
+        .take_while(|line| indent(line) > data_indent || line.trim().is_empty())
         .filter(|line| !line.trim_start().starts_with('#'))
         .filter_map(|line| line.trim().split_once(": "))
         .map(|(key, value)| (key.to_owned(), value.trim().trim_matches('"').to_owned()))
@@ -99,7 +102,10 @@ async fn the_binary_runs_as_the_image_runs_it_unprivileged_with_absolute_paths()
     );
     let mut env = image_environment(&dockerfile);
     env.extend(configmap_environment(&repository_file(
-        "k8s/configmap.yaml",
+        "k8s/base/configmap.yaml",
+    )));
+    env.extend(configmap_environment(&repository_file(
+        "k8s/sqlite/kustomization.yaml",
     )));
     assert_eq!(env["DATABASE_URL"], "sqlite:////data/app.db", "{env:?}");
     assert_eq!(env["HOST"], "0.0.0.0");
@@ -270,4 +276,11 @@ fn the_deployment_files_settings_are_read_as_the_runtime_reads_them() {
     );
     assert_eq!(configmap.len(), 2, "{configmap:?}");
     assert_eq!(configmap["PORT"], "8000");
+    let patched = configmap_environment(
+        "patches:\n  - patch: |-\n      kind: ConfigMap\n      data:\n        # why\n        \
+         DATABASE_URL: sqlite:////data/app.db\n\n        SHUTDOWN_DELAY_SECS: \"0\"\n\n\
+         # next\nimages:\n  - name: x\n",
+    );
+    assert_eq!(patched.len(), 2, "{patched:?}");
+    assert_eq!(patched["SHUTDOWN_DELAY_SECS"], "0");
 }

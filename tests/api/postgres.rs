@@ -248,7 +248,7 @@ fn server_bin() -> Result<PathBuf, String> {
 }
 
 /// `name` in the `PATH` or in the system folders a non-root `PATH` lacks.
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/local/sbin"].map(PathBuf::from))
@@ -257,7 +257,7 @@ fn find_program(name: &str) -> Option<PathBuf> {
 }
 
 /// A word for `sh`, quoted.
-fn shell_word(word: impl AsRef<OsStr>) -> String {
+pub fn shell_word(word: impl AsRef<OsStr>) -> String {
     format!(
         "'{}'",
         word.as_ref().to_string_lossy().replace('\'', r"'\''")
@@ -302,14 +302,14 @@ fn give_to_postgres(path: &Path) -> Result<(), String> {
 /// the pipe of a process that exits or is killed; no other process holds it, since every pipe
 /// this process makes is closed on `exec`). It ignores the signals a terminal sends the whole
 /// process group, so a Ctrl-C on the tests still cleans up.
-struct Watchdog {
+pub struct Watchdog {
     input: Option<ChildStdin>,
     shell: Child,
 }
 
 impl Watchdog {
     /// Starts a watchdog that will run the shell command `cleanup`.
-    fn start(cleanup: &str) -> Result<Self, String> {
+    pub fn start(cleanup: &str) -> Result<Self, String> {
         let script = format!("trap '' INT HUP TERM; while read -r _; do :; done; {cleanup}");
         let mut shell = Command::new("sh")
             .arg("-c")
@@ -327,7 +327,7 @@ impl Watchdog {
     }
 
     /// Runs the cleanup now and waits for it.
-    fn finish(&mut self) {
+    pub fn finish(&mut self) {
         if self.input.take().is_some() {
             let _ = self.shell.wait();
         }

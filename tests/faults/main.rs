@@ -1,7 +1,7 @@
-//! Fault and abuse tests against the compiled binary: crashes, stops, a full disk, a database
-//! made unusable underneath (on PostgreSQL also a server stopped, failed over to read-only or
-//! cut off in the middle of a `COMMIT`), several replicas on one database, and slow or hostile
-//! clients.
+//! Fault and abuse tests against the compiled binary: crashes, stops, rollouts (of replicas
+//! behind HAProxy, and of the single SQLite process), a full disk, a database made unusable
+//! underneath (on PostgreSQL also a server stopped, failed over to read-only or cut off in the
+//! middle of a `COMMIT`), several replicas on one database, and slow or hostile clients.
 //!
 //! Every test starts its own service on 127.0.0.1 with a free port and a fresh database (on
 //! every store for the crash and stop tests, see `../api/store.rs`), sends a bounded amount of
@@ -16,6 +16,7 @@
 #[allow(dead_code)]
 #[path = "../api/binary.rs"]
 mod binary;
+mod haproxy;
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
@@ -36,5 +37,7 @@ mod postgres_disk_full;
 mod postgres_outage;
 mod postgres_pgbouncer;
 mod postgres_replicas;
+mod replicas;
 mod sqlite_disk_full;
 mod sqlite_file;
+mod sqlite_rollout;

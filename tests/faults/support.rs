@@ -281,6 +281,46 @@ pub async fn wait_for_not_ready(
     ))
 }
 
+/// Waits, at most `limit`, until `/stats` reports at least `total` messages stored; returns the
+/// total reached.
+pub async fn wait_for_total(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    total: i64,
+    limit: Duration,
+) -> Result<i64, String> {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Ok((200, stats)) = get_json(client, service, "/stats").await {
+            last = stats["total_messages"].as_i64();
+            if let Some(reached) = last.filter(|reached| *reached >= total) {
+                return Ok(reached);
+            }
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "/stats did not reach {total} messages within {limit:?}; last: {last:?}"
+    ))
+}
+
+/// Waits up to `limit` for a log line of `service` whose `message` is `message`; returns it.
+/// It blocks the calling thread meanwhile, so no load of this runtime advances.
+pub fn wait_for_event(service: &RunningBinary, message: &str, limit: Duration) -> Option<Value> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let found = service
+            .log_events()
+            .into_iter()
+            .find(|event| event["message"] == message);
+        if found.is_some() || Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// What a bounded load of unique signed messages got back.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -754,13 +794,32 @@ pub fn raw_request(port: u16, request: &[u8], limit: Duration) -> Option<(u16, S
 
 /// A plain `GET` with `Connection: close`, as raw bytes.
 pub fn raw_get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").into_bytes()
+    get_request(path, "close")
+}
+
+/// A plain `GET` that asks to keep the connection open, as raw bytes.
+pub fn keep_alive_get(path: &str) -> Vec<u8> {
+    get_request(path, "keep-alive")
+}
+
+fn get_request(path: &str, connection: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: {connection}\r\n\r\n")
+        .into_bytes()
 }
 
 /// A signed `POST /webhook` request with `Connection: close`, as raw bytes.
 pub fn raw_signed_post(body: &[u8]) -> Vec<u8> {
+    signed_post_request(body, "close")
+}
+
+/// A signed `POST /webhook` request that asks to keep the connection open, as raw bytes.
+pub fn keep_alive_signed_post(body: &[u8]) -> Vec<u8> {
+    signed_post_request(body, "keep-alive")
+}
+
+fn signed_post_request(body: &[u8], connection: &str) -> Vec<u8> {
     let mut request = format!(
-        "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+        "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: {connection}\r\n\
          X-Signature: {}\r\nContent-Length: {}\r\n\r\n",
         sign_with(SECRET, body),
         body.len()
@@ -768,6 +827,79 @@ pub fn raw_signed_post(body: &[u8]) -> Vec<u8> {
     .into_bytes();
     request.extend_from_slice(body);
     request
+}
+
+/// One answer read off a connection that may stay open.
+#[derive(Debug)]
+pub struct KeptAnswer {
+    pub status: u16,
+    /// The status line and the headers, as sent.
+    pub head: String,
+    /// Whether the service closed the connection right after the answer.
+    pub closed_after: bool,
+}
+
+impl KeptAnswer {
+    /// Whether the head holds `name: value`, both compared without regard to case.
+    pub fn has_header(&self, name: &str, value: &str) -> bool {
+        self.head.lines().any(|line| {
+            line.split_once(':').is_some_and(|(n, v)| {
+                n.trim().eq_ignore_ascii_case(name) && v.trim().eq_ignore_ascii_case(value)
+            })
+        })
+    }
+}
+
+/// Sends `request` on `stream` and reads one whole answer (its head, then a body of its
+/// `Content-Length`), within `limit`; then watches the connection for `linger` to see whether
+/// the service closes it. `None` without a whole answer in time.
+pub fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    limit: Duration,
+    linger: Duration,
+) -> Option<KeptAnswer> {
+    let deadline = Instant::now() + limit;
+    stream.write_all(request).ok()?;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let whole = |received: &[u8]| {
+        let head_end = received.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let head = String::from_utf8_lossy(&received[..head_end]).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        (received.len() >= head_end + length).then_some(head)
+    };
+    let head = loop {
+        if let Some(head) = whole(&received) {
+            break head;
+        }
+        let wait = deadline.checked_duration_since(Instant::now())?;
+        stream
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+    };
+    stream.set_read_timeout(Some(linger)).unwrap();
+    let closed_after = match stream.read(&mut buffer) {
+        Ok(0) => true,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        Ok(_) => false,
+    };
+    Some(KeptAnswer {
+        status: status_code(head.as_bytes())?,
+        head,
+        closed_after,
+    })
 }
 
 /// A tmpfs of a fixed size mounted on a fresh temporary folder; unmounted on drop, also when

@@ -43,6 +43,9 @@ const WAL_FORCED_CHECKPOINT_BYTES: u64 = 512 << 20;
 /// Page cache while importing, in KiB.
 const IMPORT_CACHE_KIB: i64 = -1_048_576;
 
+/// How long the last checkpoint, at a stop, waits for one the background thread is making.
+const CLOSE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long the readiness probe waits for a lock held by another connection.
 const PROBE_BUSY_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -179,12 +182,13 @@ impl SqliteWriter {
     /// shortened here, while ingest is quiet: trimming it each time it started over under load
     /// (SQLite's `journal_size_limit`) freed and reallocated tens of MiB of file and held the
     /// next commit up for 20-150 ms.
-    fn empty_wal(&mut self) -> Result<(), StorageError> {
+    /// Waits up to `wait` for a checkpoint running elsewhere.
+    fn empty_wal(&mut self, wait: Duration) -> Result<(), StorageError> {
         if self.connection.wal_file_len() == 0 {
             return Ok(());
         }
         let conn = self.connection.get()?;
-        with_busy_timeout(conn, Duration::ZERO, |conn| {
+        with_busy_timeout(conn, wait, |conn| {
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .map_err(from_sqlite)
         })
@@ -342,6 +346,14 @@ impl MessageWriter for SqliteWriter {
     fn between_batches(&mut self) -> Option<&mut dyn Upkeep> {
         Some(self)
     }
+
+    /// Empties the WAL: after a burst it can hold hundreds of MB, which the next process would
+    /// read back whole before it could serve (0.6 s for 490 MB), while the background
+    /// checkpoint has already copied most of it into the database.
+    fn close(&mut self) -> Result<(), StorageError> {
+        let result = self.empty_wal(CLOSE_BUSY_TIMEOUT);
+        self.connection.settle(result)
+    }
 }
 
 impl SqliteWriter {
@@ -359,7 +371,7 @@ impl SqliteWriter {
         // copy holds up batches, so it waits for a quiet moment unless the WAL grows too large.
         // When quiet, it also empties the WAL file.
         let result = if quiet {
-            self.empty_wal()
+            self.empty_wal(Duration::ZERO)
         } else if self.wal_bytes.load(Ordering::Relaxed) >= WAL_FORCED_CHECKPOINT_BYTES {
             self.connection.get().and_then(|conn| {
                 conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
