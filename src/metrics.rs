@@ -51,6 +51,8 @@ pub struct Metrics {
     pub retention_deleted: IntCounter,
     pub text_indexed: IntCounter,
     pub text_index_backlog: IntGauge,
+    pub feed_consumers: IntGauge,
+    pub feed_head: IntGauge,
 }
 
 impl Metrics {
@@ -146,6 +148,17 @@ impl Metrics {
                 "Messages stored but not yet in the text-search index (searched directly)",
             )
             .expect("valid metric"),
+            feed_consumers: IntGauge::new(
+                "feed_consumers",
+                "Feed requests held waiting for new messages, and open feed streams (a stream \
+                 whose client went away counts until its heartbeats find it gone)",
+            )
+            .expect("valid metric"),
+            feed_head: IntGauge::new(
+                "feed_head_position",
+                "The newest feed position given to a message, as this replica last read it",
+            )
+            .expect("valid metric"),
             registry,
         };
         for result in WEBHOOK_RESULTS {
@@ -156,7 +169,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.http_protocol_errors.clone()),
             Box::new(self.request_latency_ms.clone()),
@@ -172,6 +185,8 @@ impl Metrics {
             Box::new(self.retention_deleted.clone()),
             Box::new(self.text_indexed.clone()),
             Box::new(self.text_index_backlog.clone()),
+            Box::new(self.feed_consumers.clone()),
+            Box::new(self.feed_head.clone()),
         ];
         for collector in collectors {
             self.registry

@@ -82,6 +82,7 @@ impl Application {
         let store = Data::new(actors.store.clone());
         let readers = Data::new(actors.readers.clone());
         let health = Data::new(actors.health.clone());
+        let feed = Data::new(actors.feed.clone());
         let connections = OpenConnections::default();
         let tracked = connections.clone();
         let server = HttpServer::new(move || {
@@ -99,6 +100,7 @@ impl Application {
                 .app_data(store.clone())
                 .app_data(readers.clone())
                 .app_data(health.clone())
+                .app_data(feed.clone())
                 .configure(http::routes)
         })
         .workers(config.workers)

@@ -4,6 +4,7 @@
 //! - [`reader::ReaderActor`]: a pool of read-only threads for queries.
 //! - [`health::HealthActor`]: probes the database and caches readiness.
 //! - [`maintenance::MaintenanceActor`]: the store's own background work, on its own thread.
+//! - [`feed::FeedNews`]: tells what waits for new messages when some may have been committed.
 //!
 //! Handlers only see [`StoreHandle`], [`ReaderPool`] and [`HealthHandle`]; which database sits
 //! behind the actors is decided by the [`Storage`] given to [`spawn`].
@@ -13,27 +14,29 @@
 //! waits for a turn outside the readers, for at most the read timeout (by then a running one
 //! has ended), and is otherwise answered as a read that ran out of time.
 
+pub mod feed;
 pub mod health;
 pub mod maintenance;
 pub mod reader;
 pub mod store;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, MailboxError, SyncArbiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 
 use crate::config::Config;
 use crate::domain::{
-    MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage, Position, Stats,
+    FeedPage, FeedQuery, MessageFilter, MessagePage, MessageQuery, MessageSlice, NewMessage,
+    Position, Stats,
 };
 use crate::metrics::Metrics;
 use crate::storage::{InsertOutcome, MessageReader, Storage, StorageError, StorageErrorKind};
+use feed::FeedNews;
 use health::{GetReadiness, HealthActor, Readiness};
 use maintenance::MaintenanceActor;
-use reader::{GetStats, ListMessages, ReaderActor, ScanMessages};
+use reader::{GetFeedHead, GetStats, ListMessages, ReadFeed, ReaderActor, ScanMessages};
 use store::{Drain, Ingest, StoreActor};
 
 /// The longest a query may wait for a reader before it is answered 503.
@@ -43,6 +46,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Actors {
     pub store: StoreHandle,
     pub readers: ReaderPool,
+    pub feed: FeedNews,
     pub health: HealthHandle,
     store_thread: Arbiter,
     maintenance_thread: Option<Arbiter>,
@@ -50,19 +54,21 @@ pub struct Actors {
 
 /// Starts every actor on `storage`. Must run inside an actix `System`.
 pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actors {
+    let readers = ReaderPool::start(
+        (0..config.readers).map(|_| storage.reader()).collect(),
+        config.read_timeout(),
+    );
+    let feed = FeedNews::start(readers.clone(), metrics.clone());
+
     let store_thread = Arbiter::new();
     let store = StoreActor::new(
         storage.writer(),
         config.store_max_batch,
         config.retention(),
         metrics.clone(),
+        feed.clone(),
     );
     let store_addr = StoreActor::start_in_arbiter(&store_thread.handle(), |_| store);
-
-    let readers = ReaderPool::start(
-        (0..config.readers).map(|_| storage.reader()).collect(),
-        config.read_timeout(),
-    );
 
     let maintenance_thread = storage.background().map(|task| {
         let thread = Arbiter::new();
@@ -87,9 +93,10 @@ pub fn spawn(storage: &dyn Storage, config: &Config, metrics: &Metrics) -> Actor
             capacity: config.store_queue_capacity,
         },
         readers,
+        feed,
         health: HealthHandle {
             addr: health_addr,
-            stopping: Arc::new(AtomicBool::new(false)),
+            stopping: Arc::new(watch::channel(false).0),
         },
         store_thread,
         maintenance_thread,
@@ -215,6 +222,16 @@ impl ReaderPool {
         flatten(self.addr.send(GetStats).timeout(QUERY_TIMEOUT).await)
     }
 
+    /// A read of the feed.
+    pub async fn feed(&self, query: FeedQuery) -> Result<FeedPage, StorageError> {
+        flatten(self.addr.send(ReadFeed(query)).timeout(QUERY_TIMEOUT).await)
+    }
+
+    /// The newest feed position.
+    pub async fn feed_head(&self) -> Result<u64, StorageError> {
+        flatten(self.addr.send(GetFeedHead).timeout(QUERY_TIMEOUT).await)
+    }
+
     /// For a search, one of the search slots, held until the read ends; nothing otherwise.
     async fn turn(
         &self,
@@ -250,8 +267,8 @@ pub const STOPPING_REASON: &str = "shutting down";
 #[derive(Clone)]
 pub struct HealthHandle {
     addr: Addr<HealthActor>,
-    /// Set once, when a stop begins; shared by every clone.
-    stopping: Arc<AtomicBool>,
+    /// Set once, when a stop begins; shared by every clone, and awaitable.
+    stopping: Arc<watch::Sender<bool>>,
 }
 
 impl HealthHandle {
@@ -268,14 +285,22 @@ impl HealthHandle {
     }
 
     /// Marks the service as stopping, for good: readiness answers 503 from now on, while
-    /// requests are still served.
+    /// requests are still served, and whatever waits for news (held feed requests, streams)
+    /// ends.
     pub fn begin_stopping(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
+        self.stopping.send_replace(true);
     }
 
     /// Whether a stop has begun; cheap enough to ask on every request.
     pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once a stop has begun.
+    pub async fn stopping(&self) {
+        let mut stopping = self.stopping.subscribe();
+        // The sender lives as long as this handle, so waiting cannot fail.
+        let _ = stopping.wait_for(|stopping| *stopping).await;
     }
 }
 

@@ -1,9 +1,11 @@
 //! `ReaderActor`: a pool of threads, each with its own read-only connection, answering
-//! `/messages` and `/stats` without ever waiting on the writer.
+//! `/messages`, `/stats` and the feed without ever waiting on the writer.
 
 use actix::{Actor, Handler, Message, SyncContext};
 
-use crate::domain::{MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, Stats};
+use crate::domain::{
+    FeedPage, FeedQuery, MessageFilter, MessagePage, MessageQuery, MessageSlice, Position, Stats,
+};
 use crate::storage::{MessageReader, StorageError};
 
 /// One page of `/messages`.
@@ -24,6 +26,16 @@ pub struct ScanMessages {
 #[derive(Message)]
 #[rtype(result = "Result<Stats, StorageError>")]
 pub struct GetStats;
+
+/// A read of the feed.
+#[derive(Message)]
+#[rtype(result = "Result<FeedPage, StorageError>")]
+pub struct ReadFeed(pub FeedQuery);
+
+/// The newest feed position.
+#[derive(Message)]
+#[rtype(result = "Result<u64, StorageError>")]
+pub struct GetFeedHead;
 
 pub struct ReaderActor {
     reader: Box<dyn MessageReader>,
@@ -60,5 +72,21 @@ impl Handler<GetStats> for ReaderActor {
 
     fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
         self.reader.stats()
+    }
+}
+
+impl Handler<ReadFeed> for ReaderActor {
+    type Result = Result<FeedPage, StorageError>;
+
+    fn handle(&mut self, msg: ReadFeed, _: &mut Self::Context) -> Self::Result {
+        self.reader.feed(&msg.0)
+    }
+}
+
+impl Handler<GetFeedHead> for ReaderActor {
+    type Result = Result<u64, StorageError>;
+
+    fn handle(&mut self, _: GetFeedHead, _: &mut Self::Context) -> Self::Result {
+        self.reader.feed_head()
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use super::feed::FeedNews;
 use crate::config::Retention;
 use crate::domain::NewMessage;
 use crate::domain::timestamp::now_micros;
@@ -78,6 +79,8 @@ pub struct StoreActor {
     waiting: Vec<Pending>,
     flush_queued: bool,
     last_commit: Instant,
+    /// Told after each commit that stored messages.
+    feed: FeedNews,
     /// How often the store's work between batches is due, when it declares any.
     upkeep_interval: Option<Duration>,
     /// The last commit that failed for want of disk space, and when: readiness reports it for
@@ -92,6 +95,7 @@ impl StoreActor {
         max_batch: usize,
         retention: Option<Retention>,
         metrics: Metrics,
+        feed: FeedNews,
     ) -> Self {
         let upkeep_interval = writer.between_batches().map(|upkeep| upkeep.interval());
         Self {
@@ -103,6 +107,7 @@ impl StoreActor {
             waiting: Vec::with_capacity(max_batch),
             flush_queued: false,
             last_commit: Instant::now(),
+            feed,
             upkeep_interval,
             last_commit_failure: None,
         }
@@ -125,6 +130,9 @@ impl StoreActor {
             Ok(outcomes) => {
                 self.last_commit = Instant::now();
                 self.last_commit_failure = None;
+                if outcomes.contains(&InsertOutcome::Created) {
+                    self.feed.committed();
+                }
                 for (pending, outcome) in self.waiting.drain(..).zip(outcomes) {
                     let _ = pending.reply.send(Ok(outcome));
                 }

@@ -4,7 +4,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Where a problem was found: `body` or `query`, then the field name when there is one.
+/// Where a problem was found: `body`, `query` or `header`, then the field name when there is
+/// one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(example = json!(["body", "from"]))]
 pub struct Location(pub Vec<&'static str>);
@@ -28,6 +29,11 @@ impl Location {
     /// One query-string parameter.
     pub fn query(param: &'static str) -> Self {
         Self(vec!["query", param])
+    }
+
+    /// One request header.
+    pub fn header(name: &'static str) -> Self {
+        Self(vec!["header", name])
     }
 }
 

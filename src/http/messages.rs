@@ -153,11 +153,11 @@ pub async fn list(
 }
 
 /// `answer` with `Cache-Control: no-store`: it holds messages, which no cache may keep.
-fn not_stored<R: Responder>(answer: R) -> CustomizeResponder<R> {
+pub(super) fn not_stored<R: Responder>(answer: R) -> CustomizeResponder<R> {
     answer.customize().insert_header((CACHE_CONTROL, NO_STORE))
 }
 
-const NO_STORE: &str = "no-store";
+pub(super) const NO_STORE: &str = "no-store";
 
 /// Export messages
 ///
@@ -223,7 +223,7 @@ fn ndjson(messages: &[Message]) -> Bytes {
 }
 
 /// The decoded query-string pairs, in order.
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map(Query::into_inner)
         .map_err(|_| {

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod docs;
+pub mod feed;
 pub mod health;
 pub mod log_budget;
 pub mod messages;
@@ -53,6 +54,8 @@ pub fn endpoints(cfg: &mut DocumentedConfig) {
     cfg.service(webhook::receive)
         .service(messages::list)
         .service(messages::export)
+        .service(feed::feed)
+        .service(feed::stream)
         .service(messages::stats)
         .service(health::live)
         .service(health::ready)

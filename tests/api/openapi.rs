@@ -27,10 +27,12 @@ const METHODS: [&str; 9] = [
 ];
 
 /// The contract's operations; the document must list exactly these.
-const CONTRACT: [(&str, &str); 10] = [
+const CONTRACT: [(&str, &str); 12] = [
     ("post", "/webhook"),
     ("get", "/messages"),
     ("get", "/messages/export"),
+    ("get", "/messages/feed"),
+    ("get", "/messages/stream"),
     ("get", "/stats"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
