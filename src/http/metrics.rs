@@ -9,7 +9,7 @@ use actix_web::web::Data;
 use actix_web::{Error, HttpResponse, get};
 
 use super::auth::MetricsAccess;
-use crate::actors::StoreHandle;
+use crate::actors::{ReaderPool, StoreHandle};
 use crate::error::ErrorBody;
 use crate::metrics::{Metrics, UNMATCHED_PATH};
 
@@ -36,10 +36,17 @@ pub async fn scrape(
     _: MetricsAccess,
     metrics: Data<Metrics>,
     store: Data<StoreHandle>,
+    readers: Data<ReaderPool>,
 ) -> HttpResponse {
     metrics
         .store_queue_depth
         .set(i64::try_from(store.queue_depth()).unwrap_or(i64::MAX));
+    // When the database cannot answer, the last position read stays.
+    if let Ok(head) = readers.feed_head().await {
+        metrics
+            .feed_head
+            .set(i64::try_from(head).unwrap_or(i64::MAX));
+    }
     metrics.protocol_errors_seen(crate::telemetry::protocol_errors());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
