@@ -62,6 +62,11 @@ pub async fn spawn_app_on(database: TestDatabase, overrides: &[(&str, &str)]) ->
     }
 }
 
+/// True when the long variants were asked for (`FAULTS_LONG=1`).
+pub fn long_run() -> bool {
+    std::env::var("FAULTS_LONG").is_ok_and(|v| v == "1")
+}
+
 /// The hex HMAC-SHA256 of `body` under `secret`.
 pub fn sign_with(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key size");

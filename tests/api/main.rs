@@ -5,12 +5,14 @@ mod binary;
 mod commands;
 mod container;
 mod data;
+mod feed_follow;
 mod helpers;
 mod postgres;
 mod postgres_setup;
 mod postgres_store;
 mod store;
 
+mod feed;
 mod hardening;
 mod health;
 mod http_semantics;

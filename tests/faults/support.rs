@@ -16,17 +16,13 @@ use serde_json::Value;
 
 pub use crate::binary::unprivileged_prefix;
 use crate::binary::{RunningBinary, output_within, service_command};
+pub use crate::helpers::long_run;
 use crate::helpers::{message, sign_with};
 use crate::postgres::PostgresDatabase;
 use crate::store::TestDatabase;
 
 /// The signing secret every fault test runs the service with.
 pub const SECRET: &str = "fault-secret";
-
-/// True when the long variants were asked for (`FAULTS_LONG=1`).
-pub fn long_run() -> bool {
-    std::env::var("FAULTS_LONG").is_ok_and(|v| v == "1")
-}
 
 /// The settings every fault test starts from: few threads (the machine is small) and a quick
 /// readiness probe. `extra` wins over them.
