@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use webhook_processor::domain::NewMessage;
+use webhook_processor::domain::{FeedQuery, NewMessage};
 use webhook_processor::metrics::Metrics;
-use webhook_processor::storage::{self, DatabaseUrl, ImportRow, Opening, StoreSettings};
+use webhook_processor::storage::{self, DatabaseUrl, ImportRow, Opening, Storage, StoreSettings};
 
 use crate::postgres::{self, PostgresDatabase, TableLock};
 
@@ -153,12 +153,18 @@ impl TestDatabase {
         self.dir().join("data/app.db")
     }
 
+    /// The store, opened beside the service (which may be running on it or not), created when
+    /// missing.
+    fn open(&self) -> Box<dyn Storage> {
+        let url = DatabaseUrl::parse(&self.url()).expect("a DATABASE_URL the service takes");
+        let settings = StoreSettings::new(Opening::CreateIfMissing);
+        storage::open(&url, &settings, &Metrics::new()).expect("the store opens")
+    }
+
     /// Stores `bodies` (valid messages) straight into the database, creating it when missing,
     /// as a bulk load would; the service may be running on it or not.
     pub fn preload(&self, bodies: &[Value]) {
-        let url = DatabaseUrl::parse(&self.url()).expect("a DATABASE_URL the service takes");
-        let settings = StoreSettings::new(Opening::CreateIfMissing);
-        let storage = storage::open(&url, &settings, &Metrics::new()).expect("the store opens");
+        let storage = self.open();
         let mut rows = bodies.iter().map(|body| {
             Ok(ImportRow {
                 message: NewMessage::from_json(body.to_string().as_bytes())
@@ -170,6 +176,38 @@ impl TestDatabase {
             .writer()
             .import(&mut rows, None, &mut |_| {})
             .expect("the messages are imported");
+    }
+
+    /// Every stored message's feed position and id, in position order, read straight from the
+    /// database; the service may be running on it or not. Read on a thread of its own, as the
+    /// PostgreSQL client must not run inside the test's runtime.
+    pub fn positions(&self) -> Vec<(u64, String)> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| self.read_positions())
+                .join()
+                .expect("the positions are read")
+        })
+    }
+
+    fn read_positions(&self) -> Vec<(u64, String)> {
+        let mut reader = self.open().reader();
+        let mut positions = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = reader
+                .feed(&FeedQuery::after(after, 1000))
+                .expect("the feed is read");
+            if page.entries.is_empty() && page.next_after == after {
+                return positions;
+            }
+            positions.extend(
+                page.entries
+                    .into_iter()
+                    .map(|entry| (entry.seq, entry.message.message_id)),
+            );
+            after = page.next_after;
+        }
     }
 
     /// Takes the write lock from outside the service, as another process would, so that its
