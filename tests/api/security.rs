@@ -278,7 +278,7 @@ async fn required_replay_protection_refuses_a_request_without_a_timestamp(store:
 
 async fn with_an_api_token_reads_need_the_bearer_token_and_probes_stay_open(store: Store) {
     let app = spawn_app_with(store, &[("API_TOKEN", "read-token")]).await;
-    for path in ["/messages", "/stats"] {
+    for path in ["/messages", "/stats", "/messages/feed", "/messages/stream"] {
         let denied = app.get(path).await;
         assert_eq!(denied.status().as_u16(), 401, "{path}");
         assert_eq!(denied.headers()["www-authenticate"], "Bearer");
