@@ -16,6 +16,9 @@
 #[allow(dead_code)]
 #[path = "../api/binary.rs"]
 mod binary;
+#[allow(dead_code)]
+#[path = "../api/feed_follow.rs"]
+mod feed_follow;
 mod haproxy;
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
@@ -30,6 +33,7 @@ mod store;
 mod support;
 
 mod crash;
+mod feed;
 mod graceful;
 mod hostile;
 mod postgres_commit;

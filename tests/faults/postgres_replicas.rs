@@ -43,7 +43,7 @@ async fn webhooks(client: &reqwest::Client, service: &RunningBinary, result: &st
 }
 
 /// Starts two replicas on `database` with `extra`, each started and ready before returning.
-fn two_replicas(database: &TestDatabase, extra: &[(&str, &str)]) -> [RunningBinary; 2] {
+pub fn two_replicas(database: &TestDatabase, extra: &[(&str, &str)]) -> [RunningBinary; 2] {
     std::thread::scope(|scope| {
         let a = scope.spawn(|| start(database, extra));
         let b = scope.spawn(|| start(database, extra));
