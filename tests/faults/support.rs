@@ -632,6 +632,55 @@ pub fn memory(pid: u32) -> Memory {
     }
 }
 
+/// The CPU time (user and system, all threads) a process has used, from `/proc/PID/stat`; it
+/// moves in clock ticks (10 ms on Linux).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process runs");
+    // After the command's name in parentheses, the third field of the line comes first:
+    // `utime` and `stime` (the 14th and 15th) are the 12th and 13th of what follows.
+    let after_name = &stat[stat.rfind(')').expect("a command name") + 1..];
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|ticks| ticks.parse::<u64>().expect("clock ticks"))
+        .sum();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
+}
+
+/// `getconf CLK_TCK`, the unit of `/proc/PID/stat`'s times.
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|ticks| ticks.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// Waits up to `limit` until the `feed_consumers` gauge of `service` (held feed requests and
+/// open streams) is `count`.
+pub async fn wait_for_feed_consumers(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    count: usize,
+    limit: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = None;
+    while Instant::now() < deadline {
+        seen = crate::helpers::metric_value(&metrics(client, service).await, "feed_consumers");
+        if seen == Some(count as f64) {
+            return Ok(());
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!(
+        "feed_consumers did not reach {count} within {limit:?}; last {seen:?}"
+    ))
+}
+
 /// Opens a raw TCP connection to the service.
 pub fn connect(port: u16) -> TcpStream {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("the service accepts");
