@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::binary::RunningBinary;
 use crate::store::{Store, TestDatabase};
 use crate::support::{
-    Ending, Memory, body, connect, drip, long_run, memory, raw_get, raw_request, raw_signed_post,
-    send_all_or_closed, start, wait_for_ending,
+    Ending, Memory, body, connect, drip, long_run, memory, open_files_limit, raw_get, raw_request,
+    raw_signed_post, send_all_or_closed, start, wait_for_ending,
 };
 
 /// How long a normal request may take while the service is under attack (generous: the
@@ -53,20 +53,6 @@ fn assert_memory_bounded(what: &str, before: Memory, after: Memory) {
         before.peak_kib,
         after.peak_kib
     );
-}
-
-/// The open-files limit of this process: the flood must stay well below it.
-fn open_files_limit() -> usize {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|limits| {
-            limits
-                .lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3))
-                .and_then(|soft| soft.parse().ok())
-        })
-        .unwrap_or(1024)
 }
 
 #[test]

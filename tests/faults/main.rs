@@ -34,6 +34,7 @@ mod support;
 
 mod crash;
 mod feed;
+mod feed_streams;
 mod graceful;
 mod hostile;
 mod postgres_commit;

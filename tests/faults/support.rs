@@ -632,6 +632,21 @@ pub fn memory(pid: u32) -> Memory {
     }
 }
 
+/// The open-files limit of this process: a test opening many connections must stay well below
+/// it.
+pub fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|soft| soft.parse().ok())
+        })
+        .unwrap_or(1024)
+}
+
 /// The CPU time (user and system, all threads) a process has used, from `/proc/PID/stat`; it
 /// moves in clock ticks (10 ms on Linux).
 pub fn cpu_time(pid: u32) -> Duration {
@@ -670,7 +685,12 @@ pub async fn wait_for_feed_consumers(
     let deadline = Instant::now() + limit;
     let mut seen = None;
     while Instant::now() < deadline {
-        seen = crate::helpers::metric_value(&metrics(client, service).await, "feed_consumers");
+        // A connection the service closed as it stops is not an answer; the next one is.
+        if let Ok(response) = client.get(service.url("/metrics")).send().await
+            && let Ok(text) = response.text().await
+        {
+            seen = crate::helpers::metric_value(&text, "feed_consumers");
+        }
         if seen == Some(count as f64) {
             return Ok(());
         }
