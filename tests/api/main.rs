@@ -26,4 +26,5 @@ mod routing;
 mod security;
 mod standard_webhooks;
 mod stats;
+mod tail;
 mod webhook;
