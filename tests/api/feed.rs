@@ -11,10 +11,11 @@ use serde_json::Value;
 use webhook_processor::domain::timestamp::{format_micros, now_micros};
 
 use crate::feed_follow::{
-    Event, Random, WritePlan, assert_exactly_the_stored, assert_in_commit_order, parse_event, race,
+    Event, Random, WritePlan, assert_exactly_the_stored, assert_in_commit_order, feed_head,
+    parse_event, race,
 };
 use crate::helpers::{
-    SECRET, TestApp, long_run, message, spawn_app, spawn_app_on, validation_errors,
+    SECRET, TestApp, long_run, message, metric_value, spawn_app, spawn_app_on, validation_errors,
 };
 use crate::store::{Store, TestDatabase, store_tests};
 
@@ -41,10 +42,17 @@ async fn a_page_consumer_and_a_reconnecting_stream_consumer_racing_writers_each_
     let (pages, stream, written) = race(&app.client, &bases, SECRET, &plan, &mut random).await;
 
     let stored = app.stored_messages().await;
+    let head = feed_head(&app.client, &app.address).await;
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
     assert_exactly_the_stored("the page consumer", &pages, &stored);
     assert_exactly_the_stored("the stream consumer", &stream, &stored);
     assert_in_commit_order(&pages, &written);
     assert_eq!(stream.gaps, 0, "nothing was deleted");
+    assert_eq!(
+        metric_value(&metrics, "feed_head_position"),
+        Some(head as f64),
+        "the metric shows the head"
+    );
     assert!(
         stored.len() >= 50,
         "the writers stored enough to race: {}",
