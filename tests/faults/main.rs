@@ -1,7 +1,8 @@
 //! Fault and abuse tests against the compiled binary: crashes, stops, rollouts (of replicas
 //! behind HAProxy, and of the single SQLite process), a full disk, a database made unusable
 //! underneath (on PostgreSQL also a server stopped, failed over to read-only or cut off in the
-//! middle of a `COMMIT`), several replicas on one database, and slow or hostile clients.
+//! middle of a `COMMIT`), several replicas on one database, slow or hostile clients, and the
+//! change feed's consumers across replicas, in time and through a stop.
 //!
 //! Every test starts its own service on 127.0.0.1 with a free port and a fresh database (on
 //! every store for the crash and stop tests, see `../api/store.rs`), sends a bounded amount of
