@@ -85,6 +85,18 @@ pub struct WritePlan {
     pub max_per_writer: usize,
 }
 
+impl WritePlan {
+    /// `writers` writers for about 3 s (30 s with `FAULTS_LONG=1`).
+    pub fn for_a_race(writers: usize) -> Self {
+        let long = crate::helpers::long_run();
+        Self {
+            writers,
+            duration: Duration::from_secs(if long { 30 } else { 3 }),
+            max_per_writer: if long { 100_000 } else { 400 },
+        }
+    }
+}
+
 /// What the writers did.
 #[derive(Debug, Default)]
 pub struct Written {
@@ -385,7 +397,7 @@ pub fn parse_event(event: &[u8]) -> Event {
 
 /// Asserts that `who` received exactly the `stored` messages (as the export lists them,
 /// compared field by field), each once, in strictly increasing position.
-pub fn assert_exactly_the_stored(who: &str, followed: &Followed, stored: &[Value]) {
+fn assert_exactly_the_stored(who: &str, followed: &Followed, stored: &[Value]) {
     let positions: Vec<u64> = followed.received.iter().map(|r| r.seq).collect();
     if let Some(at) = positions.windows(2).position(|pair| pair[0] >= pair[1]) {
         panic!(
@@ -429,7 +441,7 @@ pub fn assert_exactly_the_stored(who: &str, followed: &Followed, stored: &[Value
 /// Asserts that each writer's new messages have increasing positions in the order it sent
 /// them (each was sent after the one before was committed), and that every acknowledged id is
 /// stored.
-pub fn assert_in_commit_order(followed: &Followed, written: &Written) {
+fn assert_in_commit_order(followed: &Followed, written: &Written) {
     let seq_of: HashMap<&str, u64> = followed
         .received
         .iter()
@@ -453,6 +465,35 @@ pub fn assert_in_commit_order(followed: &Followed, written: &Written) {
             );
         }
     }
+}
+
+/// Asserts what a race must end with: each consumer received exactly the `stored` messages,
+/// once each, in strictly increasing position; each writer's messages in the order it sent
+/// them; no gap (nothing was deleted); and enough messages to have raced. Prints the figures.
+pub fn assert_the_race_lost_nothing(
+    what: &str,
+    (pages, stream, written): &(Followed, Followed, Written),
+    stored: &[Value],
+    took: Duration,
+) {
+    assert_exactly_the_stored("the page consumer", pages, stored);
+    assert_exactly_the_stored("the stream consumer", stream, stored);
+    assert_in_commit_order(pages, written);
+    assert_eq!(stream.gaps, 0, "nothing was deleted");
+    assert!(
+        stored.len() >= 50,
+        "the writers stored enough to race: {}",
+        stored.len()
+    );
+    eprintln!(
+        "{what}: {} stored in {took:?} ({} acknowledged, statuses {:?}); pages in {} requests, \
+         the stream in {} connections",
+        stored.len(),
+        written.acknowledged.len(),
+        written.statuses,
+        pages.connections,
+        stream.connections
+    );
 }
 
 /// Races the writers of `plan` (sending to `bases`) against a page consumer and a stream

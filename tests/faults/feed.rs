@@ -16,15 +16,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::binary::RunningBinary;
-use crate::feed_follow::{
-    Random, WritePlan, assert_exactly_the_stored, assert_in_commit_order, feed_head, race,
-};
+use crate::feed_follow::{Random, WritePlan, assert_the_race_lost_nothing, feed_head, race};
 use crate::helpers::message;
 use crate::postgres_replicas::two_replicas;
 use crate::store::{Store, TestDatabase, store_tests};
 use crate::support::{
-    Ending, SECRET, client, connect, cpu_time, keep_alive_get, long_run, post_signed, start,
-    wait_for_ending, wait_for_feed_consumers,
+    Ending, SECRET, client, connect, cpu_time, keep_alive_get, post_signed, start, wait_for_ending,
+    wait_for_feed_consumers,
 };
 
 store_tests! {
@@ -46,35 +44,18 @@ async fn two_replicas_racing_writers_consumers_of_either_see_every_stored_messag
     let replicas = two_replicas(&database, &[]);
     let client = client();
     let mut random = Random::seeded("feed race on two replicas");
-    let plan = WritePlan {
-        writers: 8,
-        duration: Duration::from_secs(if long_run() { 30 } else { 3 }),
-        max_per_writer: if long_run() { 100_000 } else { 400 },
-    };
     let started = Instant::now();
 
     let bases: Vec<String> = replicas.iter().map(|replica| replica.url("")).collect();
-    let (pages, stream, written) = race(&client, &bases, SECRET, &plan, &mut random).await;
+    let plan = WritePlan::for_a_race(8);
+    let raced = race(&client, &bases, SECRET, &plan, &mut random).await;
 
     let stored = replicas[0].exported();
-    assert_exactly_the_stored("the page consumer", &pages, &stored);
-    assert_exactly_the_stored("the stream consumer", &stream, &stored);
-    assert_in_commit_order(&pages, &written);
-    assert_eq!(stream.gaps, 0, "nothing was deleted");
-    assert!(
-        stored.len() >= 50,
-        "the writers stored enough to race: {}",
-        stored.len()
-    );
-    eprintln!(
-        "feed race on two replicas: {} stored in {:?} ({} acknowledged, statuses {:?}); pages \
-         in {} requests, the stream in {} connections",
-        stored.len(),
+    assert_the_race_lost_nothing(
+        "feed race on two replicas",
+        &raced,
+        &stored,
         started.elapsed(),
-        written.acknowledged.len(),
-        written.statuses,
-        pages.connections,
-        stream.connections
     );
 }
 

@@ -236,23 +236,52 @@ pub async fn wait_for_created(
     count: f64,
     limit: Duration,
 ) -> Result<(), String> {
+    let series = "webhook_requests_total{result=\"created\"}";
+    wait_for_metric(client, service, series, |created| created >= count, limit)
+        .await
+        .map_err(|seen| format!("{count} messages were not stored within {limit:?}; saw {seen:?}"))
+}
+
+/// Waits up to `limit` until the `feed_consumers` gauge of `service` (held feed requests and
+/// open streams) is `count`.
+pub async fn wait_for_feed_consumers(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    count: usize,
+    limit: Duration,
+) -> Result<(), String> {
+    let reached = |seen| seen == count as f64;
+    wait_for_metric(client, service, "feed_consumers", reached, limit)
+        .await
+        .map_err(|seen| {
+            format!("feed_consumers did not reach {count} within {limit:?}; last {seen:?}")
+        })
+}
+
+/// Polls `/metrics` until `series` has a value that is `reached`, for at most `limit`; else
+/// the last value seen. A connection the service closed (as it stops, say) is not an answer;
+/// the next one is.
+async fn wait_for_metric(
+    client: &reqwest::Client,
+    service: &RunningBinary,
+    series: &str,
+    reached: impl Fn(f64) -> bool,
+    limit: Duration,
+) -> Result<(), Option<f64>> {
     let deadline = Instant::now() + limit;
     let mut seen = None;
     while Instant::now() < deadline {
         if let Ok(response) = client.get(service.url("/metrics")).send().await
             && let Ok(text) = response.text().await
         {
-            seen =
-                crate::helpers::metric_value(&text, "webhook_requests_total{result=\"created\"}");
-            if seen.is_some_and(|created| created >= count) {
+            seen = crate::helpers::metric_value(&text, series);
+            if seen.is_some_and(&reached) {
                 return Ok(());
             }
         }
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
-    Err(format!(
-        "{count} messages were not stored within {limit:?}; saw {seen:?}"
-    ))
+    Err(seen)
 }
 
 /// Polls `/health/ready` until it answers 503 with `detail`, for at most `limit`.
@@ -672,33 +701,6 @@ fn clock_ticks_per_second() -> u64 {
         .and_then(|output| String::from_utf8(output.stdout).ok())
         .and_then(|ticks| ticks.trim().parse().ok())
         .unwrap_or(100)
-}
-
-/// Waits up to `limit` until the `feed_consumers` gauge of `service` (held feed requests and
-/// open streams) is `count`.
-pub async fn wait_for_feed_consumers(
-    client: &reqwest::Client,
-    service: &RunningBinary,
-    count: usize,
-    limit: Duration,
-) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    let mut seen = None;
-    while Instant::now() < deadline {
-        // A connection the service closed as it stops is not an answer; the next one is.
-        if let Ok(response) = client.get(service.url("/metrics")).send().await
-            && let Ok(text) = response.text().await
-        {
-            seen = crate::helpers::metric_value(&text, "feed_consumers");
-        }
-        if seen == Some(count as f64) {
-            return Ok(());
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    Err(format!(
-        "feed_consumers did not reach {count} within {limit:?}; last {seen:?}"
-    ))
 }
 
 /// Opens a raw TCP connection to the service.
