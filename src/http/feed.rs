@@ -163,13 +163,14 @@ pub async fn feed(
     tag = "read",
     params(
         FeedParams,
-        ("Last-Event-ID" = Option<u64>, Header, description = "The last `id` received: the \
-            stream resumes after it (and `after` is ignored)"),
+        ("Last-Event-ID" = Option<String>, Header, pattern = r"^[0-9]{1,19}$",
+            description = "The last `id` received, a position: the stream resumes after it \
+            (and `after` is ignored)"),
     ),
     security(("api_token" = [])),
     responses(
         (status = 200, description = "Server-Sent Events, one per message",
-            content_type = "text/event-stream", body = String,
+            content_type = "text/event-stream", body = StreamEvent,
             headers(("Cache-Control" = String, description = "`no-store`")),
             example = "id: 42\ndata: {\"seq\":42,\"message_id\":\"m1\",\"from\":\"+919876543210\",\"to\":\"+14155550100\",\"ts\":\"2025-01-15T10:00:00Z\",\"text\":\"Hello\"}\n\n"),
         (status = 422, description = "A parameter or `Last-Event-ID` is malformed; `loc` is \
@@ -210,7 +211,10 @@ pub async fn stream(
         .streaming(futures_util::stream::unfold(events, Events::next)))
 }
 
-/// The `Last-Event-ID` header, a position, if sent.
+/// The most digits a `Last-Event-ID` may have: every position fits in 19 (they are below 2^63).
+const LAST_EVENT_ID_DIGITS: usize = 19;
+
+/// The `Last-Event-ID` header, a position (decimal digits only), if sent.
 fn last_event_id(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
     let Some(value) = req.headers().get("last-event-id") else {
         return Ok(None);
@@ -218,7 +222,10 @@ fn last_event_id(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
     value
         .to_str()
         .ok()
-        .and_then(|value| value.trim().parse().ok())
+        .map(str::trim)
+        .filter(|value| value.len() <= LAST_EVENT_ID_DIGITS)
+        .filter(|value| value.bytes().all(|byte| byte.is_ascii_digit()))
+        .and_then(|value| value.parse().ok())
         .map(Some)
         .ok_or_else(|| {
             ApiError::Validation(vec![FieldError::new(
@@ -227,6 +234,26 @@ fn last_event_id(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
                 "Input should be a valid integer, unable to parse string as an integer",
             )])
         })
+}
+
+/// One event of `/messages/stream` as an SSE client reads it (the OpenAPI 3.1 reading of a
+/// `text/event-stream` schema: it describes each event). [`Events`] writes the frames.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "only describes the events in the document; Events::events_of writes them"
+)]
+struct StreamEvent {
+    /// `message` (sent as no `event:` line) for a message; `gap` when messages after the
+    /// position were deleted by retention.
+    #[schema(value_type = Option<String>, pattern = "^(message|gap)$")]
+    event: Option<String>,
+    /// The message's position (`seq`): the `Last-Event-ID` to resume after it.
+    #[schema(pattern = "^[0-9]+$")]
+    id: Option<String>,
+    /// A message event: the message with its `seq`, as JSON (the items of `/messages/feed`).
+    /// A `gap` event: `{"oldest": N}`, the oldest position still stored.
+    data: String,
 }
 
 /// An open stream: where it is, and what it read and has yet to send.
