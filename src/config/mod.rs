@@ -10,62 +10,21 @@
 //! written as the text an operator would set, and an absent variable is read as if it had that
 //! text, through the same parser as the environment: the documented default is the real one.
 
-use std::fmt;
+mod setting;
+mod values;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
-use tracing::level_filters::LevelFilter;
+use serde::Deserialize;
+
+pub use setting::{Setting, WhenAbsent, settings_help};
+use setting::{ascii_upper_case, settings};
+use values::StandardKeys;
+pub use values::{LogLevel, STRONG_SECRET_BYTES, Secret, TimestampMode};
 
 use crate::signing::standard;
 use crate::storage::{DatabaseUrl, Opening, StoreSettings};
-
-/// Declares every setting once, as `field: Type = default, "meaning";`, after the struct that
-/// holds them. Generates that struct, with one public field per setting after the struct's own
-/// fields, and [`SETTINGS`], the table `--help` prints and a test holds the README to. The
-/// variable is the field's name upper-cased, which is how envy reads it.
-macro_rules! settings {
-    (
-        $(#[$struct_attribute:meta])*
-        pub struct $name:ident {
-            $($(#[$own_attribute:meta])* $own:ident: $own_type:ty,)*
-        }
-        $(
-            $(#[$attribute:meta])*
-            $field:ident: $type:ty = $default:expr, $meaning:literal;
-        )*
-    ) => {
-        $(#[$struct_attribute])*
-        pub struct $name {
-            $($(#[$own_attribute])* $own: $own_type,)*
-            $(
-                #[doc = $meaning]
-                $(#[$attribute])*
-                pub $field: $type,
-            )*
-        }
-
-        /// Every setting [`Config`] reads, in the order `--help` and the README list them.
-        pub const SETTINGS: &[Setting] = {
-            use WhenAbsent::*;
-            &[$(
-                Setting {
-                    name: {
-                        const FIELD: &str = stringify!($field);
-                        const NAME: [u8; FIELD.len()] = ascii_upper_case(FIELD);
-                        match std::str::from_utf8(&NAME) {
-                            Ok(name) => name,
-                            Err(_) => panic!("field names are ASCII"),
-                        }
-                    },
-                    default: WhenAbsent::shown(&$default),
-                    meaning: $meaning,
-                    when_absent: $default,
-                },
-            )*]
-        };
-    };
-}
 
 settings! {
     /// The service's settings, each read from the environment variable named like its field,
@@ -470,174 +429,6 @@ impl SigningSecret {
     }
 }
 
-/// A documented setting: the environment variable, its default, and what it means. `--help`
-/// lists exactly these, and a test holds the README's configuration table to them.
-pub struct Setting {
-    /// The environment variable.
-    pub name: &'static str,
-    /// The default as documented: the value itself, or a note in parentheses such as
-    /// `(required)`, `(unset)` or `(number of CPUs)`.
-    pub default: &'static str,
-    /// What the setting means, in Markdown (`--help` shows it without the backticks).
-    pub meaning: &'static str,
-    /// What the setting is when its variable is absent.
-    pub when_absent: WhenAbsent,
-}
-
-/// What a setting is when its variable is absent.
-#[derive(Clone, Copy, Debug)]
-pub enum WhenAbsent {
-    /// Nothing: the configuration is refused.
-    Required,
-    /// `None`.
-    Unset,
-    /// This text, read exactly as if the variable had been set to it.
-    Text(&'static str),
-    /// The text the function returns at startup, documented by the note.
-    Computed(&'static str, fn() -> String),
-}
-
-impl WhenAbsent {
-    /// The default as documented: the text itself, or a note in parentheses.
-    const fn shown(&self) -> &'static str {
-        match self {
-            Self::Required => "(required)",
-            Self::Unset => "(unset)",
-            Self::Text(text) => text,
-            Self::Computed(note, _) => note,
-        }
-    }
-
-    /// The text the variable reads as when absent, if any.
-    fn value(&self) -> Option<String> {
-        match self {
-            Self::Required | Self::Unset => None,
-            Self::Text(text) => Some((*text).to_owned()),
-            Self::Computed(_, value) => Some(value()),
-        }
-    }
-}
-
-/// `name` with its ASCII letters upper-cased, as an array of `N` bytes, `N` being its length.
-const fn ascii_upper_case<const N: usize>(name: &str) -> [u8; N] {
-    let bytes = name.as_bytes();
-    let mut upper = [0; N];
-    let mut i = 0;
-    while i < N {
-        upper[i] = bytes[i].to_ascii_uppercase();
-        i += 1;
-    }
-    upper
-}
-
-/// The settings as a plain-text table, for `--help`.
-pub fn settings_help() -> String {
-    let width = SETTINGS.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let mut text = String::from(
-        "Configuration (environment variables; a .env file in the working directory is read first, set variables win):\n",
-    );
-    for setting in SETTINGS {
-        text.push_str(&format!(
-            "  {:width$}  {}  [default: {}]\n",
-            setting.name,
-            setting.meaning.replace('`', ""),
-            setting.default
-        ));
-    }
-    text
-}
-
-/// The decoded Standard Webhooks keys. Its `Debug` output never shows them.
-struct StandardKeys {
-    current: Vec<u8>,
-    previous: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for StandardKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StandardKeys([redacted])")
-    }
-}
-
-/// A secret value (signing key, token). Its `Debug` output never shows it.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-/// Secrets shorter than this many bytes are warned about at startup (not refused).
-pub const STRONG_SECRET_BYTES: usize = 32;
-
-/// What the documentation's placeholders for secrets start with (`k8s/secret.example.yaml`):
-/// a secret holding it was copied without being replaced.
-const PLACEHOLDER: &str = "replace-me";
-
-impl Secret {
-    pub fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-
-    /// Whether this is a placeholder from the documentation rather than a secret.
-    fn is_placeholder(&self) -> bool {
-        self.0.to_ascii_lowercase().contains(PLACEHOLDER)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-/// Replay protection for `X-Signature` senders, by an `X-Signature-Timestamp` header.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimestampMode {
-    /// The header is ignored; the signature covers the body (the original contract).
-    #[default]
-    Off,
-    /// When the header is present, the signature covers `{timestamp}.{body}` and the timestamp
-    /// must be within the tolerance; requests without it are verified as with `off`.
-    Optional,
-    /// The header must be present and is checked as with `optional`.
-    Required,
-}
-
-/// The least severe log level written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogLevel {
-    Debug,
-    #[default]
-    Info,
-    Warning,
-    Error,
-}
-
-impl LogLevel {
-    pub fn filter(self) -> LevelFilter {
-        match self {
-            Self::Debug => LevelFilter::DEBUG,
-            Self::Info => LevelFilter::INFO,
-            Self::Warning => LevelFilter::WARN,
-            Self::Error => LevelFilter::ERROR,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for LogLevel {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = String::deserialize(d)?;
-        match value.to_ascii_uppercase().as_str() {
-            "DEBUG" => Ok(Self::Debug),
-            "INFO" => Ok(Self::Info),
-            "WARNING" | "WARN" => Ok(Self::Warning),
-            "ERROR" => Ok(Self::Error),
-            _ => Err(serde::de::Error::custom(format!(
-                "LOG_LEVEL {value:?}: expected DEBUG, INFO, WARNING or ERROR"
-            ))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -775,7 +566,7 @@ mod tests {
 
     #[test]
     fn the_readme_documents_every_setting() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for setting in SETTINGS {
             let row = readme_row(setting);
             assert!(
@@ -804,7 +595,7 @@ mod tests {
 
     #[test]
     fn the_documented_placeholder_secrets_are_refused() {
-        let example = include_str!("../k8s/secret.example.yaml");
+        let example = include_str!("../../k8s/secret.example.yaml");
         let placeholder = example
             .lines()
             .find_map(|line| line.trim().strip_prefix("WEBHOOK_SECRET: "))
