@@ -231,11 +231,8 @@ class PostgresStore:
         self.cluster.create(building)
         # Renamed only once complete, so an interrupted build is never taken for a cached one.
         summary = fill(self.cluster.url(building), work)
-        # Neither the import nor the service runs ANALYZE; autovacuum would within a minute or
-        # so of the server running, and until then the planner guesses (at 200,000 rows a
-        # common `q` took 166 ms instead of 3). Done here, every run is timed on a database
-        # with statistics, as one that has been in use.
-        self.cluster.sql("ANALYZE", building)
+        # The import ends with VACUUM (ANALYZE), so every run is timed on a database with
+        # statistics and its visibility map set, as one that has been in use.
         self.cluster.rename(building, name)
         if summary is not None:
             self.cluster.comment(name, summary)

@@ -199,6 +199,36 @@ async fn export_then_import_round_trips_exactly(store: Store) {
     assert!(filtered.lines().count() > 10);
 }
 
+/// On PostgreSQL an import ends with `VACUUM (ANALYZE)`: the planner knows the new rows, and
+/// counts answer from the indexes alone (every page all-visible) without waiting for
+/// autovacuum.
+#[test]
+fn an_import_leaves_postgresql_tables_analyzed_and_all_visible() {
+    if !Store::Postgres.runs_here() {
+        return;
+    }
+    let database = TestDatabase::new(Store::Postgres);
+    let (ok, _, stderr) = run(
+        &database,
+        &["import", "/dev/stdin"],
+        Some(&ndjson(&messages(3000, ts_2025))),
+    );
+    assert!(ok, "{stderr}");
+    let state = database
+        .postgres()
+        .psql(
+            "SELECT c.relpages > 0 AND c.relallvisible = c.relpages, \
+             (SELECT count(*) > 0 FROM pg_stats WHERE tablename = 'messages') \
+             FROM pg_class c WHERE c.relname = 'messages'",
+        )
+        .expect("psql answers");
+    assert_eq!(
+        state.trim(),
+        "t|t",
+        "messages: (every page all-visible, statistics gathered)"
+    );
+}
+
 async fn an_invalid_line_stops_the_import_before_anything_is_stored_unless_asked(store: Store) {
     let database = TestDatabase::new(store);
     let mut input = ndjson(&messages(5, ts_2025));

@@ -60,6 +60,18 @@ impl Connection {
         result
     }
 
+    /// Runs `sql`, statements that cannot run inside a transaction (`VACUUM`), on their own,
+    /// with no statement timeout of the service's.
+    pub fn outside_transaction(&mut self, sql: &str) -> Result<(), StorageError> {
+        let result = self
+            .client()
+            .and_then(|client| client.batch_execute(sql).map_err(from_pg));
+        if result.is_err() && self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        result
+    }
+
     fn try_transaction<T>(
         &mut self,
         begin: &str,
