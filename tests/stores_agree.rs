@@ -293,6 +293,7 @@ fn the_stores_answer_alike_when_searches_go_through_the_text_index_and_offsets_s
         Tuning {
             deep_offset: 1,
             walk_budget: Duration::ZERO,
+            ..Tuning::default()
         },
         40,
     );
@@ -304,6 +305,7 @@ fn the_stores_answer_alike_when_every_search_is_walked() {
         Tuning {
             deep_offset: u64::MAX,
             walk_budget: Duration::from_secs(30),
+            index_first_at_most: 0,
         },
         25,
     );

@@ -49,7 +49,8 @@ impl MessageReader for PostgresReader {
         self.connection
             .transaction(&begin_read(read_timeout), |client| {
                 let page = (query.after.as_ref(), query.limit as usize, query.offset);
-                let slice = listing::select(client, &query.filter, page, tuning, read_timeout)?;
+                let plans = (tuning, totals.as_ref());
+                let slice = listing::select(client, &query.filter, page, plans, read_timeout)?;
                 let limits = (tuning, read_timeout, deadline);
                 let total = totals::count(client, &query.filter, &totals, limits)?;
                 Ok(MessagePage {
@@ -67,9 +68,11 @@ impl MessageReader for PostgresReader {
         limit: usize,
     ) -> Result<MessageSlice, StorageError> {
         let (read_timeout, tuning) = (self.read_timeout, self.tuning);
+        let totals = Arc::clone(&self.totals);
         self.connection
             .transaction(&begin_read(read_timeout), |client| {
-                listing::select(client, filter, (after, limit, 0), tuning, read_timeout)
+                let plans = (tuning, totals.as_ref());
+                listing::select(client, filter, (after, limit, 0), plans, read_timeout)
             })
     }
 

@@ -133,6 +133,7 @@ mod tests {
         let tuning = Tuning {
             deep_offset: 10_000,
             walk_budget: Duration::ZERO,
+            ..Tuning::default()
         };
         let mut reader = storage.reader_with(tuning, Arc::default());
         let page = reader.list(&search("zebracorn")).unwrap();

@@ -173,10 +173,12 @@ mod tests {
             Tuning {
                 deep_offset: 1,
                 walk_budget: Duration::ZERO,
+                ..Tuning::default()
             },
             Tuning {
                 deep_offset: 50,
                 walk_budget: Duration::from_secs(10),
+                ..Tuning::default()
             },
         ];
         for tuning in tunings {

@@ -204,6 +204,7 @@ mod tests {
         let tuning = Tuning {
             deep_offset: 1,
             walk_budget: Duration::ZERO,
+            ..Tuning::default()
         };
         let mut reader = storage.reader_with(tuning, Arc::default());
         for (q, want) in [
@@ -251,6 +252,7 @@ mod tests {
         let tuning = Tuning {
             deep_offset: 1,
             walk_budget: Duration::ZERO,
+            ..Tuning::default()
         };
         let mut reader = storage.reader_with(tuning, Arc::default());
         assert_searches_match(&mut reader, &kept);
