@@ -6,6 +6,9 @@
 //! base units (seconds, bytes), as Prometheus' own tools expect, with one exception the
 //! service's contract names: `request_latency_ms` ([`UNIT_EXCEPTION`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -38,6 +41,8 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_protocol_errors: IntCounter,
+    /// The process-wide protocol-error count `http_protocol_errors` was last brought up to.
+    protocol_errors_counted: Arc<AtomicU64>,
     pub request_latency_ms: Histogram,
     pub webhook_requests: IntCounterVec,
     pub signatures_verified: IntCounterVec,
@@ -72,6 +77,7 @@ impl Metrics {
                 "Connections the HTTP layer closed for a protocol error before any route ran",
             )
             .expect("valid metric"),
+            protocol_errors_counted: Arc::default(),
             request_latency_ms: Histogram::with_opts(
                 HistogramOpts::new("request_latency_ms", "HTTP request latency in milliseconds")
                     .buckets(vec![
@@ -201,8 +207,11 @@ impl Metrics {
     }
 
     /// Brings `http_protocol_errors_total` up to `seen`, the count since the process started.
+    /// Scrapes at the same moment each add only what the other has not (`fetch_max`).
     pub fn protocol_errors_seen(&self, seen: u64) {
-        let counted = self.http_protocol_errors.get();
+        let counted = self
+            .protocol_errors_counted
+            .fetch_max(seen, Ordering::Relaxed);
         if seen > counted {
             self.http_protocol_errors.inc_by(seen - counted);
         }
@@ -227,6 +236,22 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::{Metrics, UNIT_EXCEPTION};
+
+    #[test]
+    fn scrapes_at_the_same_moment_count_each_protocol_error_once() {
+        let metrics = Metrics::new();
+        let seen_up_to = 20_000;
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for seen in 1..=seen_up_to {
+                        metrics.protocol_errors_seen(seen);
+                    }
+                });
+            }
+        });
+        assert_eq!(metrics.http_protocol_errors.get(), seen_up_to);
+    }
 
     #[test]
     fn only_the_documented_exception_names_an_abbreviated_unit() {
