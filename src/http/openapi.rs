@@ -20,7 +20,7 @@
 use std::sync::LazyLock;
 
 use actix_web::App;
-use actix_web::web::Data;
+use actix_web::web::{Bytes, Data};
 use actix_web::{HttpResponse, get};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
@@ -88,7 +88,7 @@ pub struct Access {
 }
 
 /// The document as a running server serves it: made once, from its configuration.
-pub struct Served(Vec<u8>);
+pub struct Served(Bytes);
 
 impl Served {
     /// The document for a server running with `config`, whose reads need the token as
@@ -117,7 +117,9 @@ impl Served {
                 }
             }
         }
-        Self(serde_json::to_vec_pretty(&api).expect("the OpenAPI document serializes"))
+        Self(Bytes::from(
+            serde_json::to_vec_pretty(&api).expect("the OpenAPI document serializes"),
+        ))
     }
 }
 
