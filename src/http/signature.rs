@@ -192,13 +192,15 @@ impl WebhookVerifier {
         };
         // Any header of a family makes the request a Standard Webhooks one: a malformed or
         // partial set is refused, never ignored beside an `X-Signature`.
-        let family = standard::HEADER_FAMILIES.iter().find(|names| {
-            [names.signature, names.id, names.timestamp]
-                .iter()
-                .any(|name| headers.contains_key(*name))
-        });
+        let family = || {
+            standard::HEADER_FAMILIES.iter().find(|names| {
+                [names.signature, names.id, names.timestamp]
+                    .iter()
+                    .any(|name| headers.contains_key(*name))
+            })
+        };
         if self.standard.is_some()
-            && let Some(names) = family
+            && let Some(names) = family()
         {
             let signatures = header(names.signature).ok_or("missing signature")?;
             let id = header(names.id).ok_or("missing id")??;
