@@ -46,7 +46,7 @@ pub struct Tuning {
     pub deep_offset: u64,
     /// How long `q` is tried by walking the listing before the text index is used.
     pub walk_budget: Duration,
-    /// A search whose count is remembered at no more than this many matches is read from the
+    /// A search counted to the end at no more than this many matches is read from the
     /// text index at once, without walking first (the PostgreSQL store; SQLite's walks first
     /// whatever the count).
     pub index_first_at_most: u64,

@@ -74,10 +74,18 @@ pub struct TotalCache {
     state: Mutex<Entries>,
 }
 
-/// The remembered counts, each with the tick of its last use.
+/// A remembered count, whether it covered every row there was (a count cut short by a deadline
+/// is kept too, to be continued), and the tick of its last use.
+struct Entry {
+    total: RememberedTotal,
+    complete: bool,
+    last_used: u64,
+}
+
+/// The remembered counts.
 #[derive(Default)]
 struct Entries {
-    by_search: HashMap<SearchKey, (RememberedTotal, u64)>,
+    by_search: HashMap<SearchKey, Entry>,
     /// Counts every use; a larger tick is a more recent use.
     clock: u64,
 }
@@ -108,14 +116,33 @@ impl TotalCache {
     pub fn get(&self, key: &SearchKey) -> Option<RememberedTotal> {
         let mut state = self.state.lock().ok()?;
         let now = state.tick();
-        let (total, last_used) = state.by_search.get_mut(key)?;
-        *last_used = now;
-        Some(*total)
+        let entry = state.by_search.get_mut(key)?;
+        entry.last_used = now;
+        Some(entry.total)
     }
 
-    /// Remembers `total` for `key`, in place of what was remembered before; when the cache is
-    /// full and `key` is new, the search used least recently is forgotten.
+    /// Whether `key`'s search was counted to the end (up to the newest row there was then) at
+    /// no more than `most` matches: rows stored since may add more, but a count cut short
+    /// tells nothing. This does not count as a use.
+    pub fn counted_at_most(&self, key: &SearchKey, most: u64) -> bool {
+        self.state.lock().is_ok_and(|state| {
+            state
+                .by_search
+                .get(key)
+                .is_some_and(|entry| entry.complete && entry.total.total <= most)
+        })
+    }
+
+    /// Remembers `total` as a whole count for `key` (tests place counts this way).
+    #[cfg(test)]
     pub fn put(&self, key: SearchKey, total: RememberedTotal) {
+        self.remember(key, total, true);
+    }
+
+    /// Remembers `total` for `key`, saying whether it is a whole count, in place of what was
+    /// remembered before; when the cache is full and `key` is new, the search used least
+    /// recently is forgotten.
+    fn remember(&self, key: SearchKey, total: RememberedTotal, complete: bool) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -124,13 +151,18 @@ impl TotalCache {
             let oldest = state
                 .by_search
                 .iter()
-                .min_by_key(|(_, (_, last_used))| *last_used)
+                .min_by_key(|(_, entry)| entry.last_used)
                 .map(|(key, _)| key.clone());
             if let Some(oldest) = oldest {
                 state.by_search.remove(&oldest);
             }
         }
-        state.by_search.insert(key, (total, now));
+        let entry = Entry {
+            total,
+            complete,
+            last_used: now,
+        };
+        state.by_search.insert(key, entry);
     }
 
     /// The matches of `key`'s search among the rows at positions up to `newest`, counted on from
@@ -147,8 +179,9 @@ impl TotalCache {
     ) -> Result<u64, StorageError> {
         let mut counted = start;
         loop {
-            self.put(key.clone(), counted);
-            if counted.through >= newest {
+            let complete = counted.through >= newest;
+            self.remember(key.clone(), counted, complete);
+            if complete {
                 return Ok(counted.total);
             }
             let through = newest.min(counted.through.saturating_add(COUNT_SLICE_POSITIONS));
@@ -218,6 +251,10 @@ mod tests {
             (20, 2 * super::COUNT_SLICE_POSITIONS),
             "two slices are kept"
         );
+        assert!(
+            !cache.counted_at_most(&search("order"), 1_000),
+            "a count cut short says nothing about how many match"
+        );
         let mut resumed = Vec::new();
         let total = cache
             .count_in_slices(search("order"), remembered, newest, |after, through| {
@@ -238,6 +275,8 @@ mod tests {
             "only what was not counted yet"
         );
         assert_eq!(cache.get(&search("order")).unwrap().through, newest);
+        assert!(cache.counted_at_most(&search("order"), 40));
+        assert!(!cache.counted_at_most(&search("order"), 39));
     }
 
     #[test]

@@ -62,9 +62,8 @@ pub fn select(
         return read_page(client, &walk, limit, offset, Plan::Walk);
     }
     // The count may be older than the newest rows: it only chooses the plan.
-    let known_few = remembered
-        .get(&SearchKey::new(filter, &needle))
-        .is_some_and(|known| known.total <= tuning.index_first_at_most);
+    let known_few =
+        remembered.counted_at_most(&SearchKey::new(filter, &needle), tuning.index_first_at_most);
     let within_budget = match tuning.walk_budget {
         _ if known_few => None,
         budget if budget.is_zero() => None,
