@@ -243,7 +243,7 @@ async fn rejected_signatures_log_a_few_lines_a_second_and_client_values_are_cut_
     );
 }
 
-/// Sends `request` as raw bytes and returns the status line of the answer.
+/// Sends `request` as raw bytes and returns the answer's head and body as text.
 fn raw_exchange(address: &str, request: &[u8]) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).unwrap();
@@ -254,8 +254,7 @@ fn raw_exchange(address: &str, request: &[u8]) -> String {
     let _ = stream.write_all(request);
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer);
-    answer.lines().next().unwrap_or_default().to_owned()
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[actix_web::test]
@@ -267,7 +266,13 @@ async fn protocol_errors_any_client_can_cause_are_counted_not_logged_as_errors()
         "GET /health/live HTTP/1.1\r\nX-Big: {}\r\n\r\n",
         "a".repeat(200_000)
     );
-    let cases: [(&str, &[u8], &str); 4] = [
+    let many_headers = format!(
+        "GET /health/live HTTP/1.1\r\n{}\r\n",
+        (0..100)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: [(&str, &[u8], &str); 7] = [
         (
             "a NUL in a header",
             b"GET /health/live HTTP/1.1\r\nX-A: a\0b\r\n\r\n",
@@ -279,16 +284,52 @@ async fn protocol_errors_any_client_can_cause_are_counted_not_logged_as_errors()
             b"POST /webhook HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab",
             "400",
         ),
+        (
+            "a bare CR in a header",
+            b"GET /health/live HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
+            "400",
+        ),
+        (
+            "a Content-Length that is not a number",
+            b"POST /webhook HTTP/1.1\r\nContent-Length: two\r\n\r\nab",
+            "400",
+        ),
         ("a 200 KB header", big_header.as_bytes(), "431"),
+        ("more than 96 headers", many_headers.as_bytes(), "431"),
     ];
-    for (case, request, status) in cases {
-        let answer = raw_exchange(&address, request);
-        assert!(answer.contains(status), "{case}: {answer}");
+    for (case, request, status) in &cases {
+        let answer = raw_exchange(&address, request).to_ascii_lowercase();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(
+            head.lines().next().unwrap_or_default().contains(status),
+            "{case}: {answer}"
+        );
+        assert!(
+            body.is_empty() && !head.contains("x-request-id"),
+            "{case}: the HTTP layer's own answer has no body and no request id: {answer}"
+        );
     }
+    // A malformed chunked body is a 400 either way: from the HTTP layer (empty) when its decoder
+    // meets the bad chunk first, or the contract's JSON when the route was already reading the
+    // body (which one depends on how the bytes arrive).
+    let chunked = format!(
+        "POST /webhook HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-Signature: {}\r\n\r\nzz\r\n",
+        "0".repeat(64)
+    );
+    let answer = raw_exchange(&address, chunked.as_bytes());
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(
+        head.starts_with("HTTP/1.1 400")
+            && (body.is_empty() || body == "{\"detail\":\"the request body could not be read\"}"),
+        "a malformed chunked body: {answer:?}"
+    );
     let metrics = reqwest::get(service.url("/metrics")).await.unwrap();
     let metrics = metrics.text().await.unwrap();
     let counted = crate::helpers::metric_value(&metrics, "http_protocol_errors_total").unwrap();
-    assert!(counted >= 4.0, "every protocol error is counted: {counted}");
+    assert!(
+        counted >= cases.len() as f64,
+        "every protocol error is counted: {counted}"
+    );
     std::thread::sleep(std::time::Duration::from_millis(200));
     let errors: Vec<serde_json::Value> = service
         .log_events()
