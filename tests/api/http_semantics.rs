@@ -10,12 +10,14 @@ use crate::store::{Store, store_tests};
 store_tests! {
     async head_on_every_get_route_answers_as_get_without_a_body,
     async a_webhook_body_with_a_content_encoding_is_refused_with_415_and_not_stored,
+    async options_answers_204_with_allow_and_no_cors,
 }
 
 /// Every `GET` route, with a URL that reaches it.
-const GET_ROUTES: [&str; 9] = [
+const GET_ROUTES: [&str; 10] = [
     "/messages",
     "/messages/export",
+    "/messages/feed",
     "/stats",
     "/health/live",
     "/health/ready",
@@ -46,11 +48,28 @@ async fn head_on_every_get_route_answers_as_get_without_a_body(store: Store) {
             "HEAD {path}: no body"
         );
     }
+    // The stream never ends as a GET; as a HEAD it answers at once, with its headers only.
+    let head = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.client.head(app.url("/messages/stream")).send(),
+    )
+    .await
+    .expect("HEAD /messages/stream answers at once")
+    .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(
+        head.headers().get("content-type").unwrap(),
+        "text/event-stream"
+    );
+    let body = tokio::time::timeout(std::time::Duration::from_secs(5), head.bytes())
+        .await
+        .expect("HEAD /messages/stream ends at once")
+        .unwrap();
+    assert!(body.is_empty(), "HEAD /messages/stream: no body");
 }
 
-#[actix_web::test]
-async fn options_answers_204_with_allow_and_no_cors() {
-    let app = spawn_app(Store::Sqlite).await;
+async fn options_answers_204_with_allow_and_no_cors(store: Store) {
+    let app = spawn_app(store).await;
     for (path, allow) in [
         ("/webhook", "POST, OPTIONS"),
         ("/messages", "GET, HEAD, OPTIONS"),
