@@ -194,9 +194,14 @@ impl MessageWriter for PostgresWriter {
         drop(to_writer);
         let result = self.worker.wait(answer, None);
         if result.as_ref().is_ok_and(|report| report.inserted > 0) {
-            self.worker.run(None, |writer| {
+            // The rows are committed: a failure here costs the planner and counts some speed
+            // until autovacuum passes, never the import.
+            let tidied = self.worker.run(None, |writer| {
                 writer.connection.outside_transaction(VACUUM_ANALYZE)
-            })?;
+            });
+            if let Err(error) = tidied {
+                tracing::warn!(error = %error, "VACUUM (ANALYZE) after the import failed");
+            }
         }
         for done in progressed.try_iter() {
             progress(done);
