@@ -207,7 +207,14 @@ fn parse_stats(csv: &str) -> Result<HashMap<String, ServerStats>, String> {
     .map(column);
     let (proxy, server, status) = (proxy?, server?, status?);
     let (current, total, retries, redispatches) = (current?, total?, retries?, redispatches?);
-    let number = |fields: &[&str], at: usize| fields[at].parse().unwrap_or(0);
+    // HAProxy leaves a field empty where it does not apply; anything else must be a number,
+    // or a check of zero retries could pass on a value it never read.
+    let number = |fields: &[&str], at: usize| match fields[at] {
+        "" => 0,
+        field => field
+            .parse()
+            .unwrap_or_else(|_| panic!("HAProxy's {} is not a number: {field:?}", header[at])),
+    };
     Ok(lines
         .map(|line| line.split(',').collect::<Vec<_>>())
         .filter(|fields| fields.len() == header.len() && fields[proxy] == "replicas")
