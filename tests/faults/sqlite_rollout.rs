@@ -2,7 +2,10 @@
 //! opens the file (one writer), so from the SIGTERM until the new process is ready, senders get
 //! no answer. This measures that gap under a light load, on a database that already holds
 //! messages, holds it to a bound, and prints it; and checks that a stop leaves no WAL for the
-//! next process to read back first.
+//! next process to read back first. The gap is timed from the signal to the new process's
+//! first ready answer: an upper bound of what a sender retrying at once would see (the old
+//! process still answers the requests it holds while it drains). The load checks that nothing
+//! it had acknowledged is lost across the restart.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +24,7 @@ const STORED_BEFORE: usize = 10_000;
 const GAP_BOUND: Duration = Duration::from_secs(5);
 
 #[actix_web::test]
-async fn a_restart_of_the_single_sqlite_process_leaves_senders_unanswered_for_under_five_seconds() {
+async fn a_restarted_single_sqlite_process_is_ready_again_within_five_seconds_of_its_sigterm() {
     let database = TestDatabase::new(Store::Sqlite);
     let bodies: Vec<_> = (0..STORED_BEFORE)
         .map(|n| {
