@@ -3,6 +3,7 @@
 mod database;
 pub mod export;
 pub mod healthcheck;
+mod http_get;
 pub mod import;
 mod progress;
 pub mod serve;

@@ -7,12 +7,11 @@
 //! it prints every message once, in commit order. A reader that stops early (`tail | head`) is
 //! not a failure.
 
-use std::io::{BufWriter, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{database, fail};
+use super::{database, fail, http_get};
 use crate::domain::FeedQuery;
 use crate::storage::MessageReader;
 
@@ -103,7 +102,21 @@ fn read_service(
         .ok_or("--url must start with http://")?
         .trim_end_matches('/');
     let path = format!("/messages/feed?after={after}&limit={LIMIT}&wait={wait}");
-    let body = http_get(authority, &path, token, Duration::from_secs(wait + 30))?;
+    let answer = http_get::get(
+        authority,
+        authority,
+        &path,
+        token,
+        Duration::from_secs(wait + 30),
+    )
+    .map_err(|e| format!("{authority}: {e}"))?;
+    if answer.status != 200 {
+        return Err(format!(
+            "{path} answered {}: {}",
+            answer.status, answer.body
+        ));
+    }
+    let body = answer.body;
     let page: serde_json::Value =
         serde_json::from_str(&body).map_err(|e| format!("not a feed page: {e}"))?;
     let lines = page["data"]
@@ -116,40 +129,6 @@ fn read_service(
         .as_u64()
         .ok_or("a feed page without next_after")?;
     Ok(FeedRead { lines, next_after })
-}
-
-/// The body of a `200` answer to `GET path` on `authority` (`host:port`), over HTTP/1.0.
-fn http_get(
-    authority: &str,
-    path: &str,
-    token: Option<&str>,
-    timeout: Duration,
-) -> Result<String, String> {
-    let target = authority
-        .to_socket_addrs()
-        .map_err(|e| format!("{authority}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{authority} resolves to nothing"))?;
-    let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(5))
-        .map_err(|e| format!("{authority}: {e}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n{authorization}\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("{authority}: {e}"))?;
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .map_err(|e| format!("{authority}: {e}"))?;
-    let (head, body) = answer.split_once("\r\n\r\n").ok_or("not an HTTP answer")?;
-    let status = head.split(' ').nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(format!("{path} answered {status}: {body}"));
-    }
-    Ok(body.to_owned())
 }
 
 /// A reader that stopped early (`tail | head`) is not a failure.
