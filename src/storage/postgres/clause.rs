@@ -81,11 +81,6 @@ impl Clause {
         self
     }
 
-    /// Adds a condition, written with placeholders [`Clause::param`] gave.
-    pub fn push(&mut self, condition: String) {
-        self.conditions.push(condition);
-    }
-
     /// Adds a parameter and returns its placeholder.
     pub fn param(&mut self, value: impl ToSql + Sync + Send + 'static, kind: Type) -> String {
         self.params.push((Box::new(value), kind));

@@ -15,8 +15,8 @@ use postgres::types::Type;
 use super::clause::Clause;
 use super::connection::{self, get, query_one};
 use super::text::decode;
-use crate::domain::{FeedEntry, FeedPage, FeedQuery, Message};
-use crate::storage::{FEED_SCAN_WINDOW, StorageError, feed_page};
+use crate::domain::{FeedEntry, FeedPage, FeedQuery, Message, MessageFilter};
+use crate::storage::{FEED_SCAN_WINDOW, StorageError, TimeRange, feed_page};
 
 /// The newest position given.
 pub fn head(client: &mut Client) -> Result<u64, StorageError> {
@@ -31,21 +31,23 @@ pub fn head(client: &mut Client) -> Result<u64, StorageError> {
 /// A read of the feed; see [`crate::storage::MessageReader::feed`]. Runs inside a read
 /// transaction.
 pub fn read(client: &mut Client, query: &FeedQuery) -> Result<FeedPage, StorageError> {
-    let head = head(client)?;
-    let oldest: Option<i64> = get(&query_one(client, "SELECT min(seq) FROM messages", &[])?, 0)?;
+    let ends = query_one(
+        client,
+        "SELECT feed_head, (SELECT min(seq) FROM messages) FROM message_totals WHERE id = 1",
+        &[],
+    )?;
+    let head = get::<i64>(&ends, 0)?.unsigned_abs();
+    let oldest: Option<i64> = get(&ends, 1)?;
     let window_end = head.min(query.after.saturating_add(FEED_SCAN_WINDOW));
-    let mut clause = Clause::default();
-    let after = clause.param(i64::try_from(query.after).unwrap_or(i64::MAX), Type::INT8);
-    let end = clause.param(i64::try_from(window_end).unwrap_or(i64::MAX), Type::INT8);
-    clause.push(format!("seq > {after} AND seq <= {end}"));
-    if let Some(from) = &query.from {
-        let from = clause.param(from.clone(), Type::TEXT);
-        clause.push(format!("from_msisdn = {from}"));
-    }
-    if let Some(to) = &query.to {
-        let to = clause.param(to.clone(), Type::TEXT);
-        clause.push(format!("to_msisdn = {to}"));
-    }
+    let filter = MessageFilter {
+        from: query.from.clone(),
+        to: query.to.clone(),
+        ..MessageFilter::default()
+    };
+    let mut clause = Clause::new(&filter, TimeRange::of(&filter), None).stored_between(
+        i64::try_from(query.after).unwrap_or(i64::MAX),
+        i64::try_from(window_end).unwrap_or(i64::MAX),
+    );
     let limit = clause.param(i64::from(query.limit), Type::INT8);
     let sql = format!(
         "SELECT seq, message_id, from_msisdn, to_msisdn, ts, text FROM messages{} \
