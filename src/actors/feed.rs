@@ -13,8 +13,12 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::ReaderPool;
+use tokio::time::Instant;
+
+use super::{HealthHandle, ReaderPool};
+use crate::domain::{FeedPage, FeedQuery};
 use crate::metrics::Metrics;
+use crate::storage::StorageError;
 
 /// How often the newest position is read while someone watches.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -105,6 +109,30 @@ impl Watching {
     pub async fn beyond(&mut self, seen: u64) {
         // The sender lives as long as the news, which this guard keeps alive.
         let _ = self.head.wait_for(|head| *head > seen).await;
+    }
+
+    /// A held feed request: `last`, a read of `query` that found nothing, is read again after
+    /// each commit beyond the newest position it saw, each time after the position the read
+    /// before looked up to, until a read finds messages, `until` passes or the service begins
+    /// to stop. Answers the last read and the position it was made after.
+    pub async fn read_until_found(
+        &mut self,
+        readers: &ReaderPool,
+        health: &HealthHandle,
+        mut query: FeedQuery,
+        mut last: FeedPage,
+        until: Instant,
+    ) -> Result<(FeedPage, u64), StorageError> {
+        while last.entries.is_empty() {
+            tokio::select! {
+                () = self.beyond(last.head) => {}
+                () = tokio::time::sleep_until(until) => break,
+                () = health.stopping() => break,
+            }
+            query.after = last.next_after;
+            last = readers.feed(query.clone()).await?;
+        }
+        Ok((last, query.after))
     }
 }
 

@@ -123,29 +123,15 @@ pub async fn feed(
 ) -> Result<CustomizeResponder<Json<FeedBody>>, ApiError> {
     let pairs = query_pairs(&req)?;
     let (query, wait) = FeedQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let mut after = query.after;
-    let mut page = readers.feed(query.clone()).await?;
-    if page.entries.is_empty() && !wait.is_zero() && !health.is_stopping() {
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut watching = news.watch();
-        loop {
-            tokio::select! {
-                () = watching.beyond(page.head) => {}
-                () = tokio::time::sleep_until(deadline) => break,
-                () = health.stopping() => break,
-            }
-            after = page.next_after;
-            page = readers
-                .feed(FeedQuery {
-                    after,
-                    ..query.clone()
-                })
-                .await?;
-            if !page.entries.is_empty() {
-                break;
-            }
-        }
-    }
+    let page = readers.feed(query.clone()).await?;
+    let (page, after) = if page.entries.is_empty() && !wait.is_zero() && !health.is_stopping() {
+        let until = tokio::time::Instant::now() + wait;
+        (news.watch())
+            .read_until_found(&readers, &health, query, page, until)
+            .await?
+    } else {
+        (page, query.after)
+    };
     Ok(not_stored(Json(FeedBody::of(page, after))))
 }
 
