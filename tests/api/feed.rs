@@ -23,6 +23,7 @@ store_tests! {
     async retention_keeps_the_positions_of_the_messages_it_keeps_and_tells_a_consumer_far_behind,
     async after_retention_deleted_the_newest_messages_new_ones_get_new_positions,
     async feed_and_stream_answer_422_naming_each_bad_parameter,
+    async a_filtered_feed_gives_only_matching_messages_and_moves_on_past_the_others,
 }
 
 async fn a_page_consumer_and_a_reconnecting_stream_consumer_racing_writers_each_see_every_stored_message_once_in_position_order(
@@ -93,6 +94,42 @@ fn positions_of(page: &Value) -> Vec<(u64, String)> {
             )
         })
         .collect()
+}
+
+async fn a_filtered_feed_gives_only_matching_messages_and_moves_on_past_the_others(store: Store) {
+    let app = spawn_app(store).await;
+    // Positions 1..=6: senders A, B, A, B, B, B; the last four to recipient Y.
+    let sent = [
+        ("m1", "+1000", "+2000"),
+        ("m2", "+1111", "+2000"),
+        ("m3", "+1000", "+2999"),
+        ("m4", "+1111", "+2999"),
+        ("m5", "+1111", "+2999"),
+        ("m6", "+1111", "+2999"),
+    ];
+    for (id, from, to) in sent {
+        let body = message(id, from, to, "2025-01-15T10:00:00Z", None);
+        assert_eq!(app.post_signed(&body).await.status().as_u16(), 200, "{id}");
+    }
+    let (_, from_a) = app.get_json("/messages/feed?from=%2B1000").await;
+    assert_eq!(
+        positions_of(&from_a),
+        [(1, "m1".to_owned()), (3, "m3".to_owned())]
+    );
+    assert_eq!(
+        from_a["next_after"], 6,
+        "the read looked up to the head, past messages that did not match: {from_a}"
+    );
+    let (_, a_to_y) = app.get_json("/messages/feed?from=%2B1000&to=%2B2999").await;
+    assert_eq!(positions_of(&a_to_y), [(3, "m3".to_owned())]);
+    let (_, b_to_y) = app
+        .get_json("/messages/feed?from=%2B1111&to=%2B2999&after=4&limit=1")
+        .await;
+    assert_eq!(positions_of(&b_to_y), [(5, "m5".to_owned())]);
+    assert_eq!(
+        b_to_y["next_after"], 5,
+        "a full page continues after its last message: {b_to_y}"
+    );
 }
 
 /// The events `/messages/stream` sends first, after `after`, until at least `count` messages
