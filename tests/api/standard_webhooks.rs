@@ -184,3 +184,28 @@ async fn svix_headers_follow_the_same_rules_as_webhook_headers() {
     // What every refusal above altered is accepted as it was made.
     assert_eq!(post(&app, &body, &headers).await, 200, "as recorded");
 }
+
+/// With Standard Webhooks on, any header of either family makes the request one: a partial or
+/// malformed set is refused even beside a valid `X-Signature`, never ignored in its favour.
+#[actix_web::test]
+async fn a_partial_standard_webhooks_set_beside_a_valid_x_signature_is_refused() {
+    let app = spawn_app_with(Store::Sqlite, &[("STANDARD_WEBHOOK_SECRET", SECRET)]).await;
+    let body = crate::helpers::message("partial", "+1", "+2", "2025-01-15T10:00:00Z", None);
+    for (case, name, value) in [
+        ("a lone webhook-id", "webhook-id", "msg_1"),
+        ("a lone webhook-signature", "webhook-signature", "v1,AAAA"),
+        ("a lone svix-timestamp", "svix-timestamp", "1736935200"),
+        ("a malformed svix-id", "svix-id", ""),
+    ] {
+        let answer = app
+            .signed_request(&body)
+            .header(name, value)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(answer.status().as_u16(), 401, "{case}");
+    }
+    assert_eq!(app.stored_count().await, 0);
+    // The same X-Signature alone is accepted.
+    assert_eq!(app.post_signed(&body).await.status().as_u16(), 200);
+}
