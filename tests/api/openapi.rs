@@ -43,7 +43,7 @@ const CONTRACT: [(&str, &str); 12] = [
 ];
 
 /// The settings under which `/webhook` reads, and so documents, every signature header.
-const EVERY_SIGNATURE_HEADER: [(&str, &str); 2] = [
+pub const EVERY_SIGNATURE_HEADER: [(&str, &str); 2] = [
     (
         "STANDARD_WEBHOOK_SECRET",
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
@@ -51,7 +51,8 @@ const EVERY_SIGNATURE_HEADER: [(&str, &str); 2] = [
     ("X_SIGNATURE_TIMESTAMP", "optional"),
 ];
 
-async fn document(app: &TestApp) -> Value {
+/// The document `app` serves, checked to be served as JSON.
+pub async fn document(app: &TestApp) -> Value {
     let response = app.get("/openapi.json").await;
     assert_eq!(response.status().as_u16(), 200);
     assert!(

@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{message, spawn_app, spawn_app_with};
+use crate::openapi::{EVERY_SIGNATURE_HEADER, document};
 use crate::store::{Store, store_tests};
 
 store_tests! {
@@ -15,10 +16,6 @@ const READS: [&str; 3] = ["/messages", "/messages/export", "/stats"];
 
 /// Environment-style settings a test app starts with.
 type Settings<'a> = &'a [(&'a str, &'a str)];
-
-async fn document(app: &TestApp) -> Value {
-    app.get("/openapi.json").await.json().await.unwrap()
-}
 
 fn parameter<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
     doc["paths"][path]["get"]["parameters"]
@@ -102,8 +99,14 @@ async fn an_empty_cursor_is_read_as_absent_as_documented(store: Store) {
             .unwrap()
             .contains("Empty means absent")
     );
-    let (status, body) = app.get_json("/messages?cursor=").await;
-    assert_eq!(status, 200, "{body}");
+    for n in 0..3 {
+        let body = message(&format!("c{n}"), "+1", "+2", "2025-01-15T10:00:00Z", None);
+        assert_eq!(app.post_signed(&body).await.status().as_u16(), 200);
+    }
+    let (status, with_empty) = app.get_json("/messages?cursor=&limit=2").await;
+    assert_eq!(status, 200, "{with_empty}");
+    let (_, without) = app.get_json("/messages?limit=2").await;
+    assert_eq!(with_empty, without, "?cursor= reads as no cursor");
 }
 
 #[actix_web::test]
@@ -179,17 +182,7 @@ async fn webhook_documents_exactly_the_signature_headers_the_configuration_reads
     };
     let plain = document(&spawn_app(Store::Sqlite).await).await;
     assert_eq!(headers(&plain), ["X-Signature"]);
-    let every = spawn_app_with(
-        Store::Sqlite,
-        &[
-            (
-                "STANDARD_WEBHOOK_SECRET",
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            ),
-            ("X_SIGNATURE_TIMESTAMP", "optional"),
-        ],
-    )
-    .await;
+    let every = spawn_app_with(Store::Sqlite, &EVERY_SIGNATURE_HEADER).await;
     let documented = headers(&document(&every).await);
     for name in [
         "X-Signature",
