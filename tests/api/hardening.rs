@@ -43,16 +43,9 @@ async fn a_search_holding_a_nul_finds_the_text_holding_it_and_is_never_a_5xx(sto
         ("%00", vec!["nul"]),
         ("abcdef", vec!["plain"]),
     ] {
-        let (status, body) = app.get_json(&format!("/messages?q={q}")).await;
-        assert_eq!(status, 200, "q={q}: {body}");
-        let ids: Vec<&str> = body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["message_id"].as_str().unwrap())
-            .collect();
+        let (ids, total) = app.listed_ids(&format!("?q={q}")).await;
         assert_eq!(ids, want, "q={q}");
-        assert_eq!(body["total"], want.len(), "q={q}");
+        assert_eq!(total, want.len() as u64, "q={q}");
     }
 }
 

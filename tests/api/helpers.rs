@@ -127,6 +127,19 @@ impl TestApp {
             .expect("the request is answered")
     }
 
+    /// The ids `GET /messages{query}` lists, in order, and its `total`; the answer must be 200.
+    pub async fn listed_ids(&self, query: &str) -> (Vec<String>, u64) {
+        let (status, body) = self.get_json(&format!("/messages{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let ids = body["data"]
+            .as_array()
+            .expect("data is a list")
+            .iter()
+            .map(|m| m["message_id"].as_str().expect("an id").to_owned())
+            .collect();
+        (ids, body["total"].as_u64().expect("a total"))
+    }
+
     pub async fn get_json(&self, path_and_query: &str) -> (u16, Value) {
         let response = self.get(path_and_query).await;
         let status = response.status().as_u16();

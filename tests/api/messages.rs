@@ -62,18 +62,6 @@ async fn seed(app: &TestApp) {
     }
 }
 
-async fn ids(app: &TestApp, query: &str) -> (Vec<String>, u64) {
-    let (status, body) = app.get_json(&format!("/messages{query}")).await;
-    assert_eq!(status, 200, "{query}: {body}");
-    let ids = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap().to_owned())
-        .collect();
-    (ids, body["total"].as_u64().unwrap())
-}
-
 async fn an_empty_store_lists_nothing_with_the_default_page(store: Store) {
     let app = spawn_app(store).await;
     let (status, body) = app.get_json("/messages").await;
@@ -142,7 +130,7 @@ async fn each_filter_alone_and_combined_with_and(store: Store) {
         ("?from=%2B10000000000", &[]),
     ];
     for (query, expected) in cases {
-        let (ids, total) = ids(&app, query).await;
+        let (ids, total) = app.listed_ids(query).await;
         assert_eq!(ids, expected, "{query}");
         assert_eq!(total, expected.len() as u64, "{query}");
     }
@@ -151,22 +139,22 @@ async fn each_filter_alone_and_combined_with_and(store: Store) {
 async fn an_unencoded_plus_in_from_or_to_still_matches(store: Store) {
     let app = spawn_app(store).await;
     seed(&app).await;
-    assert_eq!(ids(&app, "?from=+919876543210").await.0, ["m1", "m3"]);
-    assert_eq!(ids(&app, "?to=+447700900123").await.0, ["m5"]);
+    assert_eq!(app.listed_ids("?from=+919876543210").await.0, ["m1", "m3"]);
+    assert_eq!(app.listed_ids("?to=+447700900123").await.0, ["m5"]);
 }
 
 async fn percent_and_underscore_in_q_are_literal_characters(store: Store) {
     let app = spawn_app(store).await;
     seed(&app).await;
-    assert_eq!(ids(&app, "?q=50%25").await.0, ["m3"], "% is literal");
+    assert_eq!(app.listed_ids("?q=50%25").await.0, ["m3"], "% is literal");
     assert_eq!(
-        ids(&app, "?q=%25").await.0,
+        app.listed_ids("?q=%25").await.0,
         ["m3"],
         "a lone % matches only a %"
     );
-    assert_eq!(ids(&app, "?q=e_n").await.0, ["m4"], "_ is literal");
+    assert_eq!(app.listed_ids("?q=e_n").await.0, ["m4"], "_ is literal");
     assert_eq!(
-        ids(&app, "?q=_").await.0,
+        app.listed_ids("?q=_").await.0,
         ["m4"],
         "a lone _ matches only an _"
     );
@@ -182,11 +170,11 @@ async fn limit_and_offset_page_through_while_total_counts_all_matches(store: Sto
         (json!(2), json!(1))
     );
     assert_eq!(body["total"], 6);
-    assert_eq!(ids(&app, "?limit=2&offset=1").await.0, ["m1", "m2"]);
-    assert_eq!(ids(&app, "?limit=2&offset=4").await.0, ["m4", "m6"]);
-    assert_eq!(ids(&app, "?limit=100&offset=6").await, (vec![], 6));
+    assert_eq!(app.listed_ids("?limit=2&offset=1").await.0, ["m1", "m2"]);
+    assert_eq!(app.listed_ids("?limit=2&offset=4").await.0, ["m4", "m6"]);
+    assert_eq!(app.listed_ids("?limit=100&offset=6").await, (vec![], 6));
     assert_eq!(
-        ids(&app, "?to=%2B14155550100&limit=1&offset=2").await,
+        app.listed_ids("?to=%2B14155550100&limit=1&offset=2").await,
         (vec!["m4".into()], 3)
     );
 }
