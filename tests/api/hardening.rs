@@ -331,3 +331,34 @@ async fn protocol_errors_any_client_can_cause_are_counted_not_logged_as_errors()
         .collect();
     assert!(errors.is_empty(), "no ERROR line: {errors:?}");
 }
+
+/// With `Expect: 100-continue` the HTTP layer says `100 Continue` before any route runs (no
+/// hook lets the service answer first); the oversized body's `413` follows without waiting
+/// for the body, in the contract's JSON, and the connection is closed.
+#[actix_web::test]
+async fn an_oversized_body_announced_with_expect_continue_gets_100_then_413_and_a_close() {
+    let database = TestDatabase::new(Store::Sqlite);
+    let service = RunningBinary::start(&database, "secret", &[]);
+    let address = service.url("").trim_start_matches("http://").to_owned();
+    let request = format!(
+        "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Signature: \
+         {}\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
+        "0".repeat(64)
+    );
+    let started = std::time::Instant::now();
+    let answer = raw_exchange(&address, request.as_bytes());
+    let (continued, rest) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("two answers: {answer:?}"));
+    assert_eq!(continued, "HTTP/1.1 100 Continue");
+    assert!(
+        rest.starts_with("HTTP/1.1 413") && rest.to_ascii_lowercase().contains("connection: close"),
+        "{rest:?}"
+    );
+    assert!(
+        rest.ends_with("{\"detail\":\"request body is larger than the limit of 65536 bytes\"}"),
+        "{rest:?}"
+    );
+    // The connection was closed (read to its end) well before raw_exchange's 5 s timeout.
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+}
